@@ -1,0 +1,14 @@
+export { SessionModule } from './session.module.js';
+export type { SessionModuleOptions, SessionCookieOptions, SessionCsrfOptions } from './session.options.js';
+export { Session, SessionValue, UserId, Authenticated, Public } from './session.decorators.js';
+export { SessionAuthGuard, type AuthenticatedOptions } from './session.guard.js';
+export { CurrentSession } from './current-session.js';
+export { SessionManager, type SessionInfo } from './session.manager.js';
+export type { SessionHandle, SessionData, LoginOptions } from './session.handle.js';
+export type { SessionEvent, SessionEventType } from './session.events.js';
+export { SessionDataTooLargeError, SessionStoreUnavailableError } from './session.errors.js';
+export type { SessionStore, SessionRecord, SessionPatch, StoredSessionSummary } from './stores/session.store.js';
+export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm.store.js';
+export { MemorySessionStore } from './stores/memory.store.js';
+export { SessionEntity } from './stores/session.entity.js';
+export { CreateSessionsTable1764000000000 } from './stores/session.migration.js';

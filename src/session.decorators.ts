@@ -1,0 +1,29 @@
+import { applyDecorators, createParamDecorator, SetMetadata, UseGuards, type ExecutionContext } from '@nestjs/common';
+import { AUTHENTICATED_KEY, PUBLIC_KEY } from './session.constants.js';
+import { SessionAuthGuard, type AuthenticatedOptions } from './session.guard.js';
+import { sessionOfRequest } from './session.context.js';
+import type { SessionData } from './session.handle.js';
+
+const requestOf = (ctx: ExecutionContext) => ctx.switchToHttp().getRequest();
+
+/** Parameter: the request's lazy session handle. Nothing is loaded until a method is called. */
+export const Session = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfRequest(requestOf(ctx)));
+
+/** Parameter: one session value (undefined when absent), loaded when the route is called. */
+export const SessionValue: <K extends keyof SessionData | (string & {})>(key: K) => ParameterDecorator = createParamDecorator(
+  (key: string, ctx: ExecutionContext) => sessionOfRequest(requestOf(ctx)).get(key),
+);
+
+/** Parameter: the logged-in user's id, or undefined. */
+export const UserId = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfRequest(requestOf(ctx)).getUserId());
+
+/** Method or class: 401 unless the session has a user (and, with maxAuthAge, a recent enough login). */
+export function Authenticated(options: AuthenticatedOptions = {}): MethodDecorator & ClassDecorator {
+  if (options.maxAuthAge !== undefined && (!Number.isInteger(options.maxAuthAge) || options.maxAuthAge <= 0)) {
+    throw new Error('nestjs-lazy-session: @Authenticated({ maxAuthAge }) takes a positive whole number of milliseconds');
+  }
+  return applyDecorators(SetMetadata(AUTHENTICATED_KEY, options), UseGuards(SessionAuthGuard));
+}
+
+/** Method or class: opens a route to anonymous requests under a global SessionAuthGuard. */
+export const Public = (): MethodDecorator & ClassDecorator => SetMetadata(PUBLIC_KEY, true);

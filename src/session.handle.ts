@@ -1,0 +1,333 @@
+import type { SessionRuntime } from './session.runtime.js';
+import type { RequestContext } from './session.context.js';
+import type { SessionPatch, SessionRecord } from './stores/session.store.js';
+import { findCookie } from './session.cookie.js';
+import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from './session.token.js';
+import { toJson } from './session.json.js';
+import { defineOwn } from './stores/session.codec.js';
+import { SessionDataTooLargeError } from './session.errors.js';
+
+export interface LoginOptions {
+  /** A persistent cookie, whose Max-Age never reaches past the session's absolute expiry. */
+  remember?: boolean;
+}
+
+/**
+ * Typed session data: declare the shape once and get/set/@SessionValue are checked.
+ *
+ *   declare module 'nestjs-lazy-session' {
+ *     interface SessionData { cart: string[]; visits: number }
+ *   }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface SessionData {}
+
+type Key<D> = keyof D extends never ? string : Extract<keyof D, string> | (string & {});
+type ValueOf<D, K, Fallback> = K extends keyof D ? D[K] : Fallback;
+
+/** The session API that handlers and services see. */
+export interface SessionHandle<D = SessionData> {
+  get<K extends Key<D>, T = ValueOf<D, K, unknown>>(key: K): Promise<T | undefined>;
+  has(key: Key<D>): Promise<boolean>;
+  set<K extends Key<D>>(key: K, value: ValueOf<D, K, unknown>): Promise<void>;
+  delete(key: Key<D>): Promise<void>;
+  clear(): Promise<void>;
+  regenerate(): Promise<void>;
+  destroy(): Promise<void>;
+  login(userId: string, options?: LoginOptions): Promise<void>;
+  logout(): Promise<void>;
+  getUserId(): Promise<string | undefined>;
+}
+
+/** What guards need beyond the public handle. */
+export interface SessionAuthInfo {
+  userId: string | undefined;
+  authAt: number | undefined;
+}
+
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
+
+/**
+ * One request's session. It holds nothing but the request until first used; the first call loads
+ * the session once (concurrent callers share the same load), changes are kept as a patch of the
+ * keys this request touched, and commit() writes them in one statement before the response.
+ */
+export class LazySession implements SessionHandle<Record<string, unknown>> {
+  private loading: Promise<void> | undefined;
+  /** The stored session as loaded (null: none, or a new one not yet stored). */
+  private record: SessionRecord | null = null;
+  private data: Record<string, unknown> = {};
+  private readonly sets = new Map<string, unknown>();
+  private readonly unsets = new Set<string>();
+  private replaced = false;
+  private rotate = false;
+  private pendingLogin: { userId: string; authAt: number; remember: boolean } | undefined;
+  /** A cookie of our name came with the request (valid or not). */
+  private hadCookie = false;
+  /** The request's cookie named a session that is gone now: clear it unless a new one is made. */
+  private clearCookie = false;
+  private committed = false;
+
+  constructor(private readonly rt: SessionRuntime, private readonly ctx: RequestContext) {}
+
+  /** The session was used in this request (so the response depends on the cookie). */
+  get accessed(): boolean {
+    return this.loading !== undefined;
+  }
+
+  private load(): Promise<void> {
+    return (this.loading ??= this.doLoad());
+  }
+
+  private async doLoad(): Promise<void> {
+    const { http, options } = this.rt;
+    http.addVary(this.ctx.res, 'Cookie');
+    const found = findCookie(http.header(this.ctx.req, 'cookie'), options.cookie.name);
+    if (found.kind === 'absent') return;
+    this.hadCookie = true;
+    const token = found.kind === 'value' ? verifyCookieValue(found.value, options.secrets) : undefined;
+    // A bad signature costs no query, and a client-chosen id is never adopted.
+    if (token === undefined) return;
+    const id = storeKey(token);
+    const record = await this.rt.call('load', () => this.rt.store.load(id));
+    if (!record) {
+      this.clearCookie = true;
+      return;
+    }
+    if (this.rt.isExpired(record, Date.now())) {
+      this.clearCookie = true;
+      const removed = await this.rt.call('destroy', () => this.rt.store.destroy(id));
+      if (removed) this.rt.emit('expired', removed.handle, removed.userId);
+      return;
+    }
+    this.record = record;
+    this.data = record.data;
+  }
+
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    await this.load();
+    return hasOwn(this.data, key) ? (this.data[key] as T) : undefined;
+  }
+
+  async has(key: string): Promise<boolean> {
+    await this.load();
+    return hasOwn(this.data, key);
+  }
+
+  async set(key: string, value: unknown): Promise<void> {
+    checkKey(key);
+    const json = toJson(key, value);
+    await this.load();
+    const next = { ...this.data };
+    // Our own copy: later changes to the caller's object are not silently half-stored.
+    defineOwn(next, key, JSON.parse(json));
+    this.checkSize(key, next);
+    this.data = next;
+    this.sets.set(key, next[key]);
+    this.unsets.delete(key);
+  }
+
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    await this.load();
+    if (!hasOwn(this.data, key)) return;
+    const next = { ...this.data };
+    delete next[key];
+    this.data = next;
+    this.sets.delete(key);
+    this.unsets.add(key);
+  }
+
+  async clear(): Promise<void> {
+    await this.load();
+    this.data = {};
+    this.replaced = true;
+    this.sets.clear();
+    this.unsets.clear();
+  }
+
+  async regenerate(): Promise<void> {
+    await this.load();
+    if (this.record) this.rotate = true;
+  }
+
+  async destroy(): Promise<void> {
+    await this.end('destroyed');
+  }
+
+  async logout(): Promise<void> {
+    await this.end('logout');
+  }
+
+  async login(userId: string, options: LoginOptions = {}): Promise<void> {
+    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 255) {
+      throw new TypeError('session.login(userId): userId must be a non-empty string of at most 255 characters');
+    }
+    await this.load();
+    const current = this.pendingLogin?.userId ?? this.record?.userId ?? undefined;
+    // Another user's data never carries over into this user's session.
+    if (current !== undefined && current !== userId) await this.clear();
+    this.pendingLogin = { userId, authAt: Date.now(), remember: options.remember === true };
+    if (this.record) this.rotate = true;
+  }
+
+  async getUserId(): Promise<string | undefined> {
+    return (await this.authInfo()).userId;
+  }
+
+  async authInfo(): Promise<SessionAuthInfo> {
+    await this.load();
+    if (this.pendingLogin) return { userId: this.pendingLogin.userId, authAt: this.pendingLogin.authAt };
+    return { userId: this.record?.userId ?? undefined, authAt: this.record?.authAt ?? undefined };
+  }
+
+  /** The store id of the session the request's cookie carries, verified but not loaded. */
+  cookieSessionId(): string | undefined {
+    if (this.record) return this.record.id;
+    const found = findCookie(this.rt.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name);
+    const token = found.kind === 'value' ? verifyCookieValue(found.value, this.rt.options.secrets) : undefined;
+    return token === undefined ? undefined : storeKey(token);
+  }
+
+  private async end(type: 'destroyed' | 'logout'): Promise<void> {
+    let id: string | undefined;
+    if (this.loading) {
+      await this.loading;
+      id = this.record?.id;
+    } else {
+      // Ending needs no load: the verified cookie names the row to delete.
+      this.loading = Promise.resolve();
+      this.rt.http.addVary(this.ctx.res, 'Cookie');
+      this.hadCookie = findCookie(this.rt.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name).kind !== 'absent';
+      id = this.cookieSessionId();
+    }
+    this.resetToNew();
+    if (id !== undefined) {
+      // Deleted at once, not at commit: a logout holds even if the handler fails afterwards, and
+      // a write still in flight in another request finds no row to bring back.
+      const removed = await this.rt.call('destroy', () => this.rt.store.destroy(id));
+      if (removed) this.rt.emit(type, removed.handle, removed.userId);
+    }
+    if (this.hadCookie) this.clearCookie = true;
+  }
+
+  private resetToNew(): void {
+    this.record = null;
+    this.data = {};
+    this.sets.clear();
+    this.unsets.clear();
+    this.replaced = false;
+    this.rotate = false;
+    this.pendingLogin = undefined;
+  }
+
+  private checkSize(key: string, data: Record<string, unknown>): void {
+    const limit = this.rt.options.maxDataBytes;
+    const bytes = Buffer.byteLength(JSON.stringify(data));
+    if (bytes > limit) throw new SessionDataTooLargeError(key, bytes, limit);
+  }
+
+  private get dirty(): boolean {
+    return this.replaced || this.sets.size > 0 || this.unsets.size > 0 || this.pendingLogin !== undefined;
+  }
+
+  /**
+   * Writes this request's changes, at most one statement (plus the user's oldest sessions ended
+   * after a login over maxSessionsPerUser), and sets the cookie headers. Called once, before the
+   * response is sent; a session that was never used returns at once.
+   */
+  commit(): Promise<void> | undefined {
+    if (this.loading === undefined || this.committed) return undefined;
+    this.committed = true;
+    return this.write();
+  }
+
+  private async write(): Promise<void> {
+    await this.loading;
+    const now = Date.now();
+    if (this.record === null) {
+      if (this.dirty) return this.createNew(now);
+      if (this.clearCookie) this.sendClear();
+      return;
+    }
+    const record = this.record;
+    const touch = now - record.lastSeenAt >= this.rt.options.touchInterval;
+    if (!this.dirty && !this.rotate && !touch) return;
+    const patch: SessionPatch = { lastSeenAt: now, expiresAt: this.rt.expiresAt(record.createdAt, now) };
+    let token: string | undefined;
+    if (this.rotate) {
+      token = newToken();
+      patch.newId = storeKey(token);
+    }
+    if (this.replaced) patch.replace = this.data;
+    else {
+      if (this.sets.size > 0) patch.set = Object.fromEntries(this.sets);
+      if (this.unsets.size > 0) patch.unset = [...this.unsets];
+    }
+    if (this.pendingLogin) patch.login = this.pendingLogin;
+    const stored = await this.rt.call('update', () => this.rt.store.update(record.id, patch));
+    // Destroyed, expired or rotated by another request meanwhile: nothing is brought back, and the
+    // cookie is left alone (the other request may have just sent the client its new one).
+    if (!stored) return;
+    if (token !== undefined) {
+      this.sendCookie(token, record.createdAt, this.pendingLogin?.remember ?? record.remember, now);
+      this.rt.emit('regenerated', record.handle, this.pendingLogin?.userId ?? record.userId);
+    }
+    if (this.pendingLogin) await this.afterLogin(record.handle, record.id, patch.newId ?? record.id);
+  }
+
+  private async createNew(now: number): Promise<void> {
+    const token = newToken();
+    const login = this.pendingLogin;
+    const record: SessionRecord = {
+      id: storeKey(token),
+      handle: newHandle(),
+      data: this.data,
+      userId: login?.userId ?? null,
+      createdAt: now,
+      lastSeenAt: now,
+      expiresAt: this.rt.expiresAt(now, now),
+      authAt: login?.authAt ?? null,
+      remember: login?.remember ?? false,
+    };
+    await this.rt.call('create', () => this.rt.store.create(record));
+    this.sendCookie(token, now, record.remember, now);
+    this.rt.emit('created', record.handle, record.userId);
+    if (login) await this.afterLogin(record.handle, undefined, record.id);
+  }
+
+  private async afterLogin(handle: string, _oldId: string | undefined, id: string): Promise<void> {
+    const login = this.pendingLogin!;
+    this.rt.emit('login', handle, login.userId);
+    const max = this.rt.options.maxSessionsPerUser;
+    if (!Number.isFinite(max)) return;
+    const sessions = await this.rt.call('listByUser', () => this.rt.store.listByUser(login.userId));
+    const now = Date.now();
+    const live = sessions.filter((s) => !this.rt.isExpired(s, now));
+    if (live.length <= max) return;
+    // The ones that logged in first go; never the session that is logging in now.
+    const others = live.filter((s) => s.id !== id).sort((a, b) => (a.authAt ?? a.createdAt) - (b.authAt ?? b.createdAt));
+    for (const s of others.slice(0, live.length - max)) {
+      const removed = await this.rt.call('destroy', () => this.rt.store.destroy(s.id));
+      if (removed) this.rt.emit('destroyed', removed.handle, removed.userId);
+    }
+  }
+
+  private sendCookie(token: string, createdAt: number, remember: boolean, now: number): void {
+    const { http, cookies, options } = this.rt;
+    const remaining = createdAt + options.absoluteTimeout - now;
+    const configured = options.cookie.maxAge;
+    const maxAge = remember ? remaining : configured !== undefined ? Math.min(configured, remaining) : undefined;
+    http.addSetCookie(this.ctx.res, cookies.set(signToken(token, options.secrets[0]), maxAge));
+    http.setHeader(this.ctx.res, 'Cache-Control', 'no-store');
+  }
+
+  private sendClear(): void {
+    this.rt.http.addSetCookie(this.ctx.res, this.rt.cookies.clear());
+    this.rt.http.setHeader(this.ctx.res, 'Cache-Control', 'no-store');
+  }
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) throw new TypeError('session key must be a non-empty string');
+}

@@ -1,0 +1,43 @@
+/**
+ * Throws a TypeError naming the key when the value would not come back unchanged from a JSON round
+ * trip: a function, symbol, BigInt, undefined inside an object, a non-finite number, a cycle, or an
+ * object that is not a plain object, array or null-prototype object (Date, Map, class instances).
+ * Returns the serialized JSON.
+ */
+export function toJson(key: string, value: unknown): string {
+  check(key, value, [], '');
+  return JSON.stringify(value);
+}
+
+function check(key: string, value: unknown, stack: object[], path: string): void {
+  const where = () => `session value '${key}'${path ? ` at ${path}` : ''}`;
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError(`${where()} is ${value}: not representable in JSON`);
+      return;
+    case 'undefined':
+      throw new TypeError(`${where()} is undefined: not a JSON value (use delete() to remove a key)`);
+    case 'function':
+    case 'symbol':
+    case 'bigint':
+      throw new TypeError(`${where()} is a ${typeof value}: not a JSON value`);
+  }
+  if (value === null) return;
+  const obj = value as object;
+  if (stack.includes(obj)) throw new TypeError(`${where()} contains a cycle: not a JSON value`);
+  stack.push(obj);
+  if (Array.isArray(obj)) {
+    for (let i = 0; i < obj.length; i++) check(key, obj[i], stack, `${path}[${i}]`);
+  } else {
+    const proto = Object.getPrototypeOf(obj);
+    if (proto !== Object.prototype && proto !== null) {
+      throw new TypeError(`${where()} is a ${proto?.constructor?.name ?? 'non-plain object'}: only plain objects, arrays and primitives round-trip through JSON`);
+    }
+    if (Object.getOwnPropertySymbols(obj).length > 0) throw new TypeError(`${where()} has symbol keys: not a JSON value`);
+    for (const k of Object.keys(obj)) check(key, (obj as Record<string, unknown>)[k], stack, `${path}.${k}`);
+  }
+  stack.pop();
+}

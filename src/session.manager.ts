@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import { SessionRuntime } from './session.runtime.js';
+import { requestContextStorage } from './session.context.js';
+import type { StoredSessionSummary } from './stores/session.store.js';
+
+export interface SessionInfo {
+  /** Names the session for listing and revoking; never the cookie's token. */
+  handle: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  /** The earlier of the idle and the absolute expiry. */
+  expiresAt: Date;
+  /** The session of the request this was called in. */
+  current: boolean;
+}
+
+/** Per-user session management: "your devices", "log out everywhere else", cleanup. */
+@Injectable()
+export class SessionManager {
+  constructor(private readonly rt: SessionRuntime) {}
+
+  private currentId(): string | undefined {
+    return requestContextStorage.getStore()?.session.cookieSessionId();
+  }
+
+  async listForUser(userId: string): Promise<SessionInfo[]> {
+    const rows = await this.rt.call('listByUser', () => this.rt.store.listByUser(userId));
+    const now = Date.now();
+    const current = this.currentId();
+    return rows
+      .filter((r) => !this.rt.isExpired(r, now))
+      .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
+      .map((r) => this.info(r, current));
+  }
+
+  async destroyAllForUser(userId: string, options: { except?: 'current' } = {}): Promise<number> {
+    const except = options.except === 'current' ? this.currentId() : undefined;
+    if (options.except !== undefined && options.except !== 'current') throw new TypeError("destroyAllForUser: options.except can only be 'current'");
+    const removed = await this.rt.call('destroyByUser', () => this.rt.store.destroyByUser(userId, except));
+    this.rt.emitAll('destroyed', removed);
+    return removed.length;
+  }
+
+  async destroyByHandle(handle: string): Promise<boolean> {
+    if (typeof handle !== 'string' || handle.length === 0 || handle.length > 64) return false;
+    const removed = await this.rt.call('destroyByHandle', () => this.rt.store.destroyByHandle(handle));
+    if (removed) this.rt.emit('destroyed', removed.handle, removed.userId);
+    return removed !== null;
+  }
+
+  /** Removes expired sessions now (the module also does it every pruneInterval). */
+  prune(): Promise<number> {
+    return this.rt.prune();
+  }
+
+  private info(r: StoredSessionSummary, currentId: string | undefined): SessionInfo {
+    return {
+      handle: r.handle,
+      createdAt: new Date(r.createdAt),
+      lastSeenAt: new Date(r.lastSeenAt),
+      expiresAt: new Date(Math.min(r.lastSeenAt + this.rt.options.idleTimeout, r.createdAt + this.rt.options.absoluteTimeout, r.expiresAt)),
+      current: currentId !== undefined && r.id === currentId,
+    };
+  }
+}

@@ -1,0 +1,142 @@
+import type { SessionStore } from './stores/session.store.js';
+import type { SessionEvent } from './session.events.js';
+
+export interface SessionCookieOptions {
+  /** Default '__Host-sid' when secure, path '/' and no domain; otherwise 'sid'. */
+  name?: string;
+  /** Default true, whatever the request's protocol (no guessing behind proxies). */
+  secure?: boolean;
+  /** Default true. */
+  httpOnly?: boolean;
+  /** Default 'lax'. */
+  sameSite?: 'lax' | 'strict' | 'none';
+  /** Default '/'. */
+  path?: string;
+  /** Default none (host-only cookie). */
+  domain?: string;
+  /** Default none: a browser-session cookie. Never reaches past the session's absolute expiry. */
+  maxAge?: number;
+}
+
+export interface SessionCsrfOptions {
+  allowedOrigins?: string[];
+}
+
+export interface SessionModuleOptions {
+  secret: string | string[];
+  store?: SessionStore;
+  idleTimeout?: number;
+  absoluteTimeout?: number;
+  touchInterval?: number;
+  maxDataBytes?: number;
+  maxSessionsPerUser?: number;
+  csrf?: boolean | SessionCsrfOptions;
+  onEvent?: (event: SessionEvent) => void | Promise<void>;
+  cookie?: SessionCookieOptions;
+  /** Upper bound on any one store call; past it the request gets 503. Default 5 s. */
+  storeTimeout?: number;
+  /** How often expired sessions are swept from the store; 0 turns the sweeper off. Default 60 s. */
+  pruneInterval?: number;
+  /** File of the embedded SQLite store used when no `store` is given. Default './sessions.sqlite'. */
+  sqlitePath?: string;
+}
+
+/** Options after defaults and validation: every field set, computed once at start-up. */
+export interface ResolvedSessionOptions {
+  secrets: string[];
+  store?: SessionStore;
+  idleTimeout: number;
+  absoluteTimeout: number;
+  touchInterval: number;
+  maxDataBytes: number;
+  maxSessionsPerUser: number;
+  csrf: false | { allowedOrigins: Set<string> };
+  onEvent?: (event: SessionEvent) => void | Promise<void>;
+  cookie: Required<Omit<SessionCookieOptions, 'domain' | 'maxAge'>> & { domain?: string; maxAge?: number };
+  storeTimeout: number;
+  pruneInterval: number;
+  sqlitePath: string;
+}
+
+const MINUTE = 60_000;
+export const MIN_SECRET_LENGTH = 32;
+
+function fail(message: string): never {
+  throw new Error(`nestjs-lazy-session: ${message}`);
+}
+
+function duration(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !Number.isInteger(value) || value < 0 || (!allowZero && value === 0)) {
+    fail(`option '${name}' must be a ${allowZero ? 'non-negative' : 'positive'} whole number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
+const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** The single place where options meet their defaults; it throws a clear message at start-up. */
+export function resolveSessionOptions(options: SessionModuleOptions | undefined): ResolvedSessionOptions {
+  if (!options || typeof options !== 'object') fail('options are required: SessionModule.forRoot({ secret })');
+  const raw = options.secret;
+  const secrets = Array.isArray(raw) ? raw : raw === undefined || raw === null ? [] : [raw];
+  if (secrets.length === 0) fail(`option 'secret' is required: at least ${MIN_SECRET_LENGTH} random characters (a string, or an array whose first entry signs)`);
+  secrets.forEach((s, i) => {
+    if (typeof s !== 'string' || s.length < MIN_SECRET_LENGTH) {
+      fail(`option 'secret'${secrets.length > 1 ? `[${i}]` : ''} must be a string of at least ${MIN_SECRET_LENGTH} characters (got ${typeof s === 'string' ? `${s.length}` : typeof s})`);
+    }
+  });
+
+  const idleTimeout = duration('idleTimeout', options.idleTimeout, 30 * MINUTE);
+  const absoluteTimeout = duration('absoluteTimeout', options.absoluteTimeout, 12 * 60 * MINUTE);
+  if (idleTimeout > absoluteTimeout) fail(`option 'idleTimeout' (${idleTimeout}) must not exceed 'absoluteTimeout' (${absoluteTimeout})`);
+  const touchInterval = duration('touchInterval', options.touchInterval, Math.min(MINUTE, Math.floor(idleTimeout / 10)), true);
+  if (touchInterval >= idleTimeout) fail(`option 'touchInterval' (${touchInterval}) must be shorter than 'idleTimeout' (${idleTimeout})`);
+  const maxDataBytes = duration('maxDataBytes', options.maxDataBytes, 64 * 1024);
+  const maxSessionsPerUser = options.maxSessionsPerUser === undefined ? Infinity : duration('maxSessionsPerUser', options.maxSessionsPerUser, 0);
+  const storeTimeout = duration('storeTimeout', options.storeTimeout, 5_000);
+  const pruneInterval = duration('pruneInterval', options.pruneInterval, MINUTE, true);
+
+  const c = options.cookie ?? {};
+  const secure = c.secure ?? true;
+  const path = c.path ?? '/';
+  const sameSite = c.sameSite ?? 'lax';
+  if (!['lax', 'strict', 'none'].includes(sameSite)) fail(`option 'cookie.sameSite' must be 'lax', 'strict' or 'none', got ${String(sameSite)}`);
+  if (sameSite === 'none' && !secure) fail(`option 'cookie.sameSite' 'none' needs 'cookie.secure' true: browsers drop such cookies`);
+  if (typeof path !== 'string' || !path.startsWith('/') || /[;\s]/.test(path)) fail(`option 'cookie.path' must start with '/' and hold no ';' or spaces`);
+  if (c.domain !== undefined && (typeof c.domain !== 'string' || !/^[A-Za-z0-9.-]+$/.test(c.domain))) fail(`option 'cookie.domain' is not a valid domain: ${String(c.domain)}`);
+  const hostOnly = secure && path === '/' && c.domain === undefined;
+  const name = c.name ?? (hostOnly ? '__Host-sid' : 'sid');
+  if (typeof name !== 'string' || !COOKIE_NAME.test(name)) fail(`option 'cookie.name' is not a valid cookie name: ${String(name)}`);
+  if (name.startsWith('__Host-') && !hostOnly) fail(`cookie name '${name}' needs secure: true, path '/' and no domain (browsers reject it otherwise)`);
+  if (name.startsWith('__Secure-') && !secure) fail(`cookie name '${name}' needs secure: true`);
+  const maxAge = c.maxAge === undefined ? undefined : duration('cookie.maxAge', c.maxAge, 0);
+
+  let csrf: ResolvedSessionOptions['csrf'];
+  if (options.csrf === false) csrf = false;
+  else if (options.csrf === undefined || options.csrf === true) csrf = { allowedOrigins: new Set() };
+  else if (typeof options.csrf === 'object') {
+    const origins = options.csrf.allowedOrigins ?? [];
+    if (!Array.isArray(origins) || origins.some((o) => typeof o !== 'string')) fail(`option 'csrf.allowedOrigins' must be an array of origins such as 'https://app.example.com'`);
+    csrf = { allowedOrigins: new Set(origins.map((o) => o.replace(/\/+$/, '').toLowerCase())) };
+  } else fail(`option 'csrf' must be a boolean or { allowedOrigins }`);
+
+  if (options.onEvent !== undefined && typeof options.onEvent !== 'function') fail(`option 'onEvent' must be a function`);
+  if (options.store !== undefined && (typeof options.store !== 'object' || typeof options.store.load !== 'function')) fail(`option 'store' must implement SessionStore`);
+
+  return {
+    secrets,
+    store: options.store,
+    idleTimeout,
+    absoluteTimeout,
+    touchInterval,
+    maxDataBytes,
+    maxSessionsPerUser,
+    csrf,
+    onEvent: options.onEvent,
+    cookie: { name, secure, httpOnly: c.httpOnly ?? true, sameSite, path, domain: c.domain, maxAge },
+    storeTimeout,
+    pruneInterval,
+    sqlitePath: options.sqlitePath ?? 'sessions.sqlite',
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * What a store keeps for one session. `id` is the SHA-256 of the cookie's token (never the token);
+ * `handle` is a separate random name, stable across id rotation, for listing and revoking.
+ * Times are epoch milliseconds.
+ */
+export interface SessionRecord {
+  id: string;
+  handle: string;
+  data: Record<string, unknown>;
+  userId: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+  /** The earlier of the idle and the absolute expiry, as computed at the last write. */
+  expiresAt: number;
+  authAt: number | null;
+  remember: boolean;
+}
+
+/**
+ * One request's changes to a stored session. Only what the request changed is sent, so concurrent
+ * requests that touch different keys never overwrite each other.
+ */
+export interface SessionPatch {
+  /** Rotate: the row moves to this id, and the old id stops matching in the same statement. */
+  newId?: string;
+  /** Replace the whole data object (after clear(), or a login as another user). */
+  replace?: Record<string, unknown>;
+  /** Keys to set (applied after `replace`/`unset`). */
+  set?: Record<string, unknown>;
+  /** Keys to remove. */
+  unset?: string[];
+  /** Present on login: the user, login time and persistence of the cookie. */
+  login?: { userId: string; authAt: number; remember: boolean };
+  lastSeenAt: number;
+  expiresAt: number;
+}
+
+/** A session as SessionManager lists it: never the id. */
+export interface StoredSessionSummary {
+  id: string;
+  handle: string;
+  userId: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+  expiresAt: number;
+  authAt: number | null;
+}
+
+/**
+ * The contract every store meets. Every method is one atomic step in the store: a write to a
+ * session that another request destroyed or rotated meanwhile must not bring it back.
+ */
+export interface SessionStore {
+  /** The stored session under this id, or null. Expiry is judged by the caller. */
+  load(id: string): Promise<SessionRecord | null>;
+  /** Store a new session. */
+  create(record: SessionRecord): Promise<void>;
+  /** Apply a patch; false when no session has this id any more (nothing is written then). */
+  update(id: string, patch: SessionPatch): Promise<boolean>;
+  /** Delete; the deleted session's summary, or null when there was none. */
+  destroy(id: string): Promise<StoredSessionSummary | null>;
+  /** The sessions of one user, in any order, expired ones included. */
+  listByUser(userId: string): Promise<StoredSessionSummary[]>;
+  /** Delete a user's sessions, all but `exceptId` when given; the deleted sessions' summaries. */
+  destroyByUser(userId: string, exceptId?: string): Promise<StoredSessionSummary[]>;
+  /** Delete by handle; the deleted session's summary, or null. */
+  destroyByHandle(handle: string): Promise<StoredSessionSummary | null>;
+  /** Delete every session whose expiresAt is at or before `now`, in bounded batches. */
+  prune(now: number, onBatch?: (removed: StoredSessionSummary[]) => void): Promise<number>;
+  /** Release what the store opened itself (never a DataSource it was given). */
+  close?(): Promise<void>;
+}

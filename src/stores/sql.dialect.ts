@@ -1,0 +1,142 @@
+export type SqlFamily = 'sqlite' | 'postgres' | 'mysql';
+
+const COLUMNS = 'id, handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember';
+const SUMMARY = 'id, handle, user_id, created_at, last_seen_at, expires_at, auth_at';
+
+/** Update shapes: which optional parts an UPDATE carries. Built once per shape, then cached. */
+export const enum UpdateShape {
+  Rotate = 1,
+  Merge = 2,
+  Replace = 4,
+  Login = 8,
+}
+
+/**
+ * Every statement the TypeORM store issues, for one SQL family and table, built at construction so
+ * that a request only picks a string. Data merges are atomic in SQL: no read-modify-write, no retry.
+ */
+export class SqlDialect {
+  readonly load: string;
+  readonly insert: string;
+  readonly deleteReturning: string | undefined;
+  readonly selectSummaryById: string;
+  readonly deleteById: string;
+  readonly listByUser: string;
+  readonly deleteByUserReturning: string | undefined;
+  readonly selectByUserExcept: string;
+  readonly selectSummaryByHandle: string;
+  readonly deleteByHandleReturning: string | undefined;
+  readonly deleteByHandle: string;
+  readonly pruneReturning: string | undefined;
+  readonly pruneSelect: string;
+  private readonly updates = new Map<number, string>();
+
+  constructor(readonly family: SqlFamily, readonly table: string, readonly returning: boolean, readonly pruneBatch: number) {
+    const t = this.quote(table);
+    const p = (i: number) => this.param(i);
+    this.load = `SELECT ${COLUMNS} FROM ${t} WHERE id = ${p(1)}`;
+    this.insert = `INSERT INTO ${t} (${COLUMNS}, version) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(p).join(', ')}, 1)`;
+    this.deleteReturning = returning ? `DELETE FROM ${t} WHERE id = ${p(1)} RETURNING ${SUMMARY}` : undefined;
+    this.selectSummaryById = `SELECT ${SUMMARY} FROM ${t} WHERE id = ${p(1)}`;
+    this.deleteById = `DELETE FROM ${t} WHERE id = ${p(1)}`;
+    this.listByUser = `SELECT ${SUMMARY} FROM ${t} WHERE user_id = ${p(1)}`;
+    this.deleteByUserReturning = returning ? `DELETE FROM ${t} WHERE user_id = ${p(1)} AND id <> ${p(2)} RETURNING ${SUMMARY}` : undefined;
+    this.selectByUserExcept = `SELECT ${SUMMARY} FROM ${t} WHERE user_id = ${p(1)} AND id <> ${p(2)}`;
+    this.selectSummaryByHandle = `SELECT ${SUMMARY} FROM ${t} WHERE handle = ${p(1)}`;
+    this.deleteByHandleReturning = returning ? `DELETE FROM ${t} WHERE handle = ${p(1)} RETURNING ${SUMMARY}` : undefined;
+    this.deleteByHandle = `DELETE FROM ${t} WHERE handle = ${p(1)}`;
+    const lock = family === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
+    this.pruneReturning = returning
+      ? `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= ${p(1)} LIMIT ${pruneBatch}${lock}) RETURNING ${SUMMARY}`
+      : undefined;
+    this.pruneSelect = `SELECT ${SUMMARY} FROM ${t} WHERE expires_at <= ${p(1)} ORDER BY id LIMIT ${pruneBatch}`;
+  }
+
+  quote(name: string): string {
+    return this.family === 'mysql' ? `\`${name}\`` : `"${name}"`;
+  }
+
+  param(i: number): string {
+    return this.family === 'postgres' ? `$${i}` : '?';
+  }
+
+  /** Deletes by ids listed in a select (MySQL has no DELETE … RETURNING); expiry re-checked. */
+  deleteIdsExpired(count: number): string {
+    const list = Array.from({ length: count }, (_, i) => this.param(i + 2)).join(', ');
+    return `DELETE FROM ${this.quote(this.table)} WHERE expires_at <= ${this.param(1)} AND id IN (${list})`;
+  }
+
+  deleteIds(count: number): string {
+    const list = Array.from({ length: count }, (_, i) => this.param(i + 1)).join(', ');
+    return `DELETE FROM ${this.quote(this.table)} WHERE id IN (${list})`;
+  }
+
+  /**
+   * UPDATE for a shape. Parameters, in order: [newId], [replace | mergeSet (+ unset array on PG)],
+   * [userId, authAt, remember], lastSeenAt, expiresAt, id.
+   */
+  update(shape: number): string {
+    let sql = this.updates.get(shape);
+    if (sql === undefined) {
+      sql = this.buildUpdate(shape);
+      this.updates.set(shape, sql);
+    }
+    return sql;
+  }
+
+  private buildUpdate(shape: number): string {
+    let i = 0;
+    const p = () => this.param(++i);
+    const sets: string[] = [];
+    if (shape & UpdateShape.Rotate) sets.push(`id = ${p()}`);
+    if (shape & UpdateShape.Replace) sets.push(`data = ${p()}`);
+    else if (shape & UpdateShape.Merge) {
+      if (this.family === 'sqlite') sets.push(`data = json_patch(data, ${p()})`);
+      else if (this.family === 'mysql') sets.push(`data = JSON_MERGE_PATCH(data, ${p()})`);
+      else {
+        const set = p();
+        const unset = p();
+        sets.push(`data = ((data::jsonb - ${unset}::text[]) || ${set}::jsonb)::text`);
+      }
+    }
+    if (shape & UpdateShape.Login) sets.push(`user_id = ${p()}`, `auth_at = ${p()}`, `remember = ${p()}`);
+    sets.push(`last_seen_at = ${p()}`, `expires_at = ${p()}`, 'version = version + 1');
+    return `UPDATE ${this.quote(this.table)} SET ${sets.join(', ')} WHERE id = ${p()}`;
+  }
+
+  /** DDL for the table and its indexes; `ifNotExists` for the store's createTable option. */
+  createTable(ifNotExists: boolean): string[] {
+    const t = this.quote(this.table);
+    const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
+    const big = this.family === 'sqlite' ? 'INTEGER' : 'BIGINT';
+    const text = this.family === 'mysql' ? 'MEDIUMTEXT' : 'TEXT';
+    // MySQL: ids compare byte for byte (base64url is case-sensitive); values keep any character.
+    const [ascii, utf8, utf8bin] = this.family === 'mysql' ? [' CHARACTER SET ascii COLLATE ascii_bin', ' CHARACTER SET utf8mb4', ' CHARACTER SET utf8mb4 COLLATE utf8mb4_bin'] : ['', '', ''];
+    const cols = [
+      `id VARCHAR(64)${ascii} NOT NULL PRIMARY KEY`,
+      `handle VARCHAR(32)${ascii} NOT NULL`,
+      `data ${text}${utf8} NOT NULL`,
+      `user_id VARCHAR(255)${utf8bin} NULL`,
+      `created_at ${big} NOT NULL`,
+      `last_seen_at ${big} NOT NULL`,
+      `expires_at ${big} NOT NULL`,
+      `auth_at ${big} NULL`,
+      'remember SMALLINT NOT NULL DEFAULT 0',
+      'version INTEGER NOT NULL DEFAULT 1',
+    ];
+    const ix = (name: string, col: string, unique = false) => ({ name: `${this.table}_${name}`, col, unique });
+    const indexes = [ix('handle_uq', 'handle', true), ix('user_id_idx', 'user_id'), ix('expires_at_idx', 'expires_at')];
+    if (this.family === 'mysql') {
+      const inline = indexes.map((x) => `${x.unique ? 'UNIQUE ' : ''}INDEX ${this.quote(x.name)} (${x.col})`);
+      return [`CREATE TABLE ${ine}${t} (${[...cols, ...inline].join(', ')}) CHARACTER SET utf8mb4`];
+    }
+    return [
+      `CREATE TABLE ${ine}${t} (${cols.join(', ')})`,
+      ...indexes.map((x) => `CREATE ${x.unique ? 'UNIQUE ' : ''}INDEX ${ine}${this.quote(x.name)} ON ${t} (${x.col})`),
+    ];
+  }
+
+  dropTable(): string {
+    return `DROP TABLE ${this.quote(this.table)}`;
+  }
+}

@@ -1,0 +1,89 @@
+import { createConnection } from 'node:net';
+import { DataSource, type DataSourceOptions, type Logger } from 'typeorm';
+import { TypeOrmSessionStore } from '../../src/index.js';
+
+export type Engine = 'sqlite' | 'postgres' | 'mariadb';
+
+export interface DbTarget {
+  engine: Engine;
+  /** Why the engine cannot be used here; undefined when it can. */
+  missing?: string;
+}
+
+const PORTS: Record<Exclude<Engine, 'sqlite'>, number> = { postgres: 5432, mariadb: 3306 };
+
+/** CI sets this: a database that cannot be reached fails its suite instead of skipping it. */
+export const REQUIRED = process.env.REQUIRE_DATABASES === '1' || process.env.REQUIRE_DATABASES === 'true';
+
+function reachable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port, timeout: 1000 });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('timeout', () => (socket.destroy(), resolve(false)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+let cached: Promise<DbTarget[]> | undefined;
+
+/** SQLite always; PostgreSQL and MariaDB when their servers answer on 127.0.0.1. */
+export function databaseTargets(): Promise<DbTarget[]> {
+  return (cached ??= (async () => {
+    const targets: DbTarget[] = [{ engine: 'sqlite' }];
+    for (const engine of ['postgres', 'mariadb'] as const) {
+      const ok = await reachable(PORTS[engine]);
+      targets.push(ok ? { engine } : { engine, missing: `${engine} is not reachable on 127.0.0.1:${PORTS[engine]}` });
+    }
+    return targets;
+  })());
+}
+
+export function dataSourceOptions(engine: Engine, logger?: Logger, port?: number): DataSourceOptions {
+  switch (engine) {
+    case 'sqlite':
+      return { type: 'better-sqlite3', database: ':memory:', logger, logging: logger ? 'all' : false };
+    case 'postgres':
+      return {
+        type: 'postgres', host: '127.0.0.1', port: port ?? 5432, username: 'postgres', database: 'test', logger, logging: logger ? 'all' : false,
+        connectTimeoutMS: 2000, extra: { max: 10, query_timeout: 3000, connectionTimeoutMillis: 2000 },
+      };
+    case 'mariadb':
+      return {
+        type: 'mariadb', host: '127.0.0.1', port: port ?? 3306, username: 'root', password: '', database: 'test', logger, logging: logger ? 'all' : false,
+        connectTimeout: 2000, extra: { connectionLimit: 10 },
+      };
+  }
+}
+
+/** A DataSource and a store on a table of the test's own, created fresh. */
+export async function openStore(engine: Engine, table: string, logger?: Logger, port?: number): Promise<{ dataSource: DataSource; store: TypeOrmSessionStore }> {
+  const dataSource = new DataSource(dataSourceOptions(engine, logger, port));
+  await dataSource.initialize();
+  const store = new TypeOrmSessionStore(dataSource, { tableName: table });
+  const q = engine === 'mariadb' ? `\`${table}\`` : `"${table}"`;
+  await dataSource.query(`DROP TABLE IF EXISTS ${q}`);
+  for (const sql of store.createTableStatements(false)) await dataSource.query(sql);
+  return { dataSource, store };
+}
+
+/**
+ * describe() per available engine. An engine that is missing is skipped with a loud warning, or,
+ * with REQUIRE_DATABASES=1, fails with the reason.
+ */
+export async function describeEngines(title: string, body: (engine: Engine) => void, engines?: Engine[]): Promise<void> {
+  for (const target of await databaseTargets()) {
+    if (engines && !engines.includes(target.engine)) continue;
+    if (target.missing === undefined) {
+      describe(`${title} [${target.engine}]`, () => body(target.engine));
+    } else if (REQUIRED) {
+      describe(`${title} [${target.engine}]`, () => {
+        it('needs its database', () => {
+          throw new Error(`REQUIRE_DATABASES is set but ${target.missing}`);
+        });
+      });
+    } else {
+      console.warn(`\n!!! SKIPPED: "${title}" on ${target.engine}: ${target.missing}. Set REQUIRE_DATABASES=1 to make this a failure.\n`);
+      describe.skip(`${title} [${target.engine}] (skipped: ${target.missing})`, () => body(target.engine));
+    }
+  }
+}

@@ -1,0 +1,262 @@
+import 'reflect-metadata';
+import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Injectable, InternalServerErrorException, Param, Post, type INestApplication, type Type } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import {
+  Authenticated, CurrentSession, Public, Session, SessionManager, SessionModule, SessionValue, UserId,
+  type SessionHandle, type SessionModuleOptions, type SessionStore,
+} from '../../src/index.js';
+
+export const SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
+
+/** A singleton that reads the session through CurrentSession; counts its own constructions. */
+@Injectable()
+export class CartService {
+  static constructed = 0;
+  constructor(private readonly session: CurrentSession) {
+    CartService.constructed++;
+  }
+  async items(): Promise<string[]> {
+    return (await this.session.get<string[]>('cart')) ?? [];
+  }
+  async add(item: string): Promise<string[]> {
+    const items = [...(await this.items()), item];
+    await this.session.set('cart', items);
+    return items;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+@Controller()
+export class TestController {
+  constructor(private readonly cart: CartService, private readonly manager: SessionManager) {}
+
+  @Get('public')
+  publicRoute() {
+    return { ok: true };
+  }
+
+  @Get('read')
+  async read(@Session() s: SessionHandle) {
+    const a = await s.get('a');
+    const [b, c] = await Promise.all([s.get('b'), s.has('c')]);
+    return { a: a ?? null, b: b ?? null, c, again: (await s.get('a')) ?? null };
+  }
+
+  @Get('get/:key')
+  async get(@Session() s: SessionHandle, @Param('key') key: string) {
+    return { value: (await s.get(key)) ?? null, has: await s.has(key) };
+  }
+
+  @Get('value')
+  value(@SessionValue('a') a: unknown) {
+    return { a: a ?? null };
+  }
+
+  @Post('set')
+  @HttpCode(200)
+  async set(@Session() s: SessionHandle, @Body() body: Record<string, unknown>) {
+    for (const [k, v] of Object.entries(body)) await s.set(k, v);
+    return { ok: true };
+  }
+
+  @Post('set-slow/:ms')
+  @HttpCode(200)
+  async setSlow(@Session() s: SessionHandle, @Param('ms') ms: string, @Body() body: Record<string, unknown>) {
+    await s.get('anything');
+    await sleep(Number(ms));
+    for (const [k, v] of Object.entries(body)) await s.set(k, v);
+    return { ok: true };
+  }
+
+  @Post('bad-value/:kind')
+  @HttpCode(200)
+  async badValue(@Session() s: SessionHandle, @Param('kind') kind: string) {
+    const values: Record<string, () => unknown> = {
+      function: () => () => 1,
+      symbol: () => Symbol('x'),
+      bigint: () => BigInt(1),
+      cycle: () => {
+        const o: Record<string, unknown> = { a: 1 };
+        o.self = o;
+        return { nested: [o] };
+      },
+      date: () => new Date(),
+      nan: () => Number.NaN,
+    };
+    try {
+      await s.set('bad', values[kind]());
+      return { error: null };
+    } catch (err) {
+      return { error: (err as Error).name, message: (err as Error).message };
+    }
+  }
+
+  @Post('big/:bytes')
+  @HttpCode(200)
+  async big(@Session() s: SessionHandle, @Param('bytes') bytes: string) {
+    try {
+      await s.set('big', 'x'.repeat(Number(bytes)));
+      return { error: null };
+    } catch (err) {
+      return { error: (err as Error).name, message: (err as Error).message };
+    }
+  }
+
+  @Post('incr/:key')
+  @HttpCode(200)
+  async incr(@Session() s: SessionHandle, @Param('key') key: string) {
+    const n = ((await s.get<number>(key)) ?? 0) + 1;
+    await s.set(key, n);
+    return { n };
+  }
+
+  @Post('fail500')
+  async fail500(@Session() s: SessionHandle) {
+    await s.set('poison', true);
+    throw new InternalServerErrorException('boom');
+  }
+
+  @Post('crash')
+  async crash(@Session() s: SessionHandle) {
+    await s.set('poison', true);
+    throw new Error('unexpected');
+  }
+
+  @Post('fail400')
+  async fail400(@Session() s: SessionHandle) {
+    await s.set('handled', true);
+    throw new BadRequestException('nope');
+  }
+
+  @Delete('key/:key')
+  async del(@Session() s: SessionHandle, @Param('key') key: string) {
+    await s.delete(key);
+    return { ok: true };
+  }
+
+  @Post('clear')
+  @HttpCode(200)
+  async clear(@Session() s: SessionHandle) {
+    await s.clear();
+    return { ok: true };
+  }
+
+  @Post('regenerate')
+  @HttpCode(200)
+  async regenerate(@Session() s: SessionHandle) {
+    await s.regenerate();
+    return { ok: true };
+  }
+
+  @Post('destroy')
+  @HttpCode(200)
+  async destroy(@Session() s: SessionHandle) {
+    await s.destroy();
+    return { ok: true };
+  }
+
+  @Post('login/:user')
+  @HttpCode(200)
+  async login(@Session() s: SessionHandle, @Param('user') user: string, @Body() body: { remember?: boolean }) {
+    await s.login(user, { remember: body?.remember === true });
+    return { ok: true };
+  }
+
+  @Post('logout')
+  @HttpCode(200)
+  async logout(@Session() s: SessionHandle) {
+    await s.logout();
+    return { ok: true };
+  }
+
+  @Get('whoami')
+  whoami(@UserId() userId: string | undefined) {
+    return { userId: userId ?? null };
+  }
+
+  @Get('private')
+  @Authenticated()
+  private(@UserId() userId: string) {
+    return { userId };
+  }
+
+  @Post('sensitive')
+  @HttpCode(200)
+  @Authenticated({ maxAuthAge: 60_000 })
+  sensitive() {
+    return { ok: true };
+  }
+
+  @Get('cart')
+  async cartItems() {
+    return { items: await this.cart.items() };
+  }
+
+  @Post('cart/:item')
+  @HttpCode(200)
+  async cartAdd(@Param('item') item: string) {
+    return { items: await this.cart.add(item) };
+  }
+
+  @Get('cart-slow/:ms')
+  async cartSlow(@Param('ms') ms: string) {
+    const before = await this.cart.items();
+    await sleep(Number(ms));
+    return { items: before, after: await this.cart.items() };
+  }
+
+  @Get('sessions')
+  @Authenticated()
+  async sessions(@UserId() userId: string) {
+    return this.manager.listForUser(userId);
+  }
+
+  @Post('sessions/end-others')
+  @HttpCode(200)
+  @Authenticated()
+  async endOthers(@UserId() userId: string) {
+    return { ended: await this.manager.destroyAllForUser(userId, { except: 'current' }) };
+  }
+
+  @Delete('sessions/:handle')
+  @Authenticated()
+  async endOne(@Param('handle') handle: string) {
+    return { ended: await this.manager.destroyByHandle(handle) };
+  }
+}
+
+@Controller('open')
+@Public()
+export class OpenController {
+  @Get()
+  open() {
+    return { open: true };
+  }
+}
+
+export interface TestAppOptions {
+  store: SessionStore;
+  options?: Partial<SessionModuleOptions>;
+  controllers?: Type[];
+  providers?: unknown[];
+}
+
+export async function createTestApp({ store, options, controllers, providers }: TestAppOptions): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: [SessionModule.forRoot({ secret: SECRET, store, pruneInterval: 0, ...options })],
+    controllers: controllers ?? [TestController, OpenController],
+    providers: [CartService, ...((providers as never[]) ?? [])],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  await app.init();
+  return app;
+}
+
+/** The session cookie as a Cookie header value, from a response's Set-Cookie. */
+export function sessionCookie(res: { headers: Record<string, unknown> }, name = '__Host-sid'): string | undefined {
+  const lines = (res.headers['set-cookie'] as string[] | undefined) ?? [];
+  const line = lines.find((l) => l.startsWith(`${name}=`));
+  if (!line) return undefined;
+  return line.split(';')[0];
+}
