@@ -8,9 +8,9 @@ import type { LoginOptions, SessionData, SessionHandle } from './session.handle.
  */
 @Injectable()
 export class CurrentSession implements SessionHandle<SessionData> {
-  get: SessionHandle<SessionData>['get'] = (key) => currentSession().get(key);
+  get: SessionHandle<SessionData>['get'] = ((key: string) => currentSession().get(key)) as SessionHandle<SessionData>['get'];
   has: SessionHandle<SessionData>['has'] = (key) => currentSession().has(key);
-  set: SessionHandle<SessionData>['set'] = (key, value) => currentSession().set(key, value);
+  set: SessionHandle<SessionData>['set'] = (key, value) => currentSession().set(key, value as never);
   delete: SessionHandle<SessionData>['delete'] = (key) => currentSession().delete(key);
   clear = (): Promise<void> => currentSession().clear();
   regenerate = (): Promise<void> => currentSession().regenerate();

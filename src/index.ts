@@ -4,7 +4,7 @@ export { Session, SessionValue, UserId, Authenticated, Public } from './session.
 export { SessionAuthGuard, type AuthenticatedOptions } from './session.guard.js';
 export { CurrentSession } from './current-session.js';
 export { SessionManager, type SessionInfo } from './session.manager.js';
-export type { SessionHandle, SessionData, LoginOptions } from './session.handle.js';
+export type { SessionHandle, SessionData, SessionKey, LoginOptions } from './session.handle.js';
 export type { SessionEvent, SessionEventType } from './session.events.js';
 export { SessionDataTooLargeError, SessionStoreUnavailableError } from './session.errors.js';
 export type { SessionStore, SessionRecord, SessionPatch, StoredSessionSummary } from './stores/session.store.js';

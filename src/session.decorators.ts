@@ -2,7 +2,7 @@ import { applyDecorators, createParamDecorator, SetMetadata, UseGuards, type Exe
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from './session.constants.js';
 import { SessionAuthGuard, type AuthenticatedOptions } from './session.guard.js';
 import { sessionOfRequest } from './session.context.js';
-import type { SessionData } from './session.handle.js';
+import type { SessionKey } from './session.handle.js';
 
 const requestOf = (ctx: ExecutionContext) => ctx.switchToHttp().getRequest();
 
@@ -10,7 +10,7 @@ const requestOf = (ctx: ExecutionContext) => ctx.switchToHttp().getRequest();
 export const Session = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfRequest(requestOf(ctx)));
 
 /** Parameter: one session value (undefined when absent), loaded when the route is called. */
-export const SessionValue: <K extends keyof SessionData | (string & {})>(key: K) => ParameterDecorator = createParamDecorator(
+export const SessionValue: (key: SessionKey) => ParameterDecorator = createParamDecorator(
   (key: string, ctx: ExecutionContext) => sessionOfRequest(requestOf(ctx)).get(key),
 );
 

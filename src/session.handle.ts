@@ -22,15 +22,17 @@ export interface LoginOptions {
 // eslint-disable-next-line @typescript-eslint/no-empty-interface
 export interface SessionData {}
 
-type Key<D> = keyof D extends never ? string : Extract<keyof D, string> | (string & {});
-type ValueOf<D, K, Fallback> = K extends keyof D ? D[K] : Fallback;
+/** Once SessionData declares keys, only those keys are accepted. */
+export type SessionKey<D = SessionData> = [keyof D] extends [never] ? string : Extract<keyof D, string>;
+type ValueOf<D, K> = K extends keyof D ? D[K] : unknown;
 
 /** The session API that handlers and services see. */
 export interface SessionHandle<D = SessionData> {
-  get<K extends Key<D>, T = ValueOf<D, K, unknown>>(key: K): Promise<T | undefined>;
-  has(key: Key<D>): Promise<boolean>;
-  set<K extends Key<D>>(key: K, value: ValueOf<D, K, unknown>): Promise<void>;
-  delete(key: Key<D>): Promise<void>;
+  /** An explicit type argument (`get<Cart>('cart')`) wins; otherwise the declared type of the key. */
+  get<T = never, K extends SessionKey<D> = SessionKey<D>>(key: K): Promise<([T] extends [never] ? ValueOf<D, K> : T) | undefined>;
+  has(key: SessionKey<D>): Promise<boolean>;
+  set<K extends SessionKey<D>>(key: K, value: ValueOf<D, K>): Promise<void>;
+  delete(key: SessionKey<D>): Promise<void>;
   clear(): Promise<void>;
   regenerate(): Promise<void>;
   destroy(): Promise<void>;
@@ -52,7 +54,7 @@ const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o,
  * the session once (concurrent callers share the same load), changes are kept as a patch of the
  * keys this request touched, and commit() writes them in one statement before the response.
  */
-export class LazySession implements SessionHandle<Record<string, unknown>> {
+export class LazySession implements SessionHandle<Record<never, never>> {
   private loading: Promise<void> | undefined;
   /** The stored session as loaded (null: none, or a new one not yet stored). */
   private record: SessionRecord | null = null;
