@@ -46,9 +46,12 @@ export class SqlDialect {
     this.deleteByHandleReturning = returning ? `DELETE FROM ${t} WHERE handle = ${p(1)} RETURNING ${SUMMARY}` : undefined;
     this.deleteByHandle = `DELETE FROM ${t} WHERE handle = ${p(1)}`;
     const lock = family === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
-    this.pruneReturning = returning
-      ? `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= ${p(1)} LIMIT ${pruneBatch}${lock}) RETURNING ${SUMMARY}`
-      : undefined;
+    // MariaDB refuses LIMIT inside an IN subquery but takes it on a single-table DELETE.
+    this.pruneReturning = !returning
+      ? undefined
+      : family === 'mysql'
+        ? `DELETE FROM ${t} WHERE expires_at <= ${p(1)} ORDER BY expires_at LIMIT ${pruneBatch} RETURNING ${SUMMARY}`
+        : `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= ${p(1)} LIMIT ${pruneBatch}${lock}) RETURNING ${SUMMARY}`;
     this.pruneSelect = `SELECT ${SUMMARY} FROM ${t} WHERE expires_at <= ${p(1)} ORDER BY id LIMIT ${pruneBatch}`;
   }
 

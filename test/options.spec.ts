@@ -1,0 +1,95 @@
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { MemorySessionStore, SessionModule, type SessionModuleOptions, type SessionStore } from '../src/index.js';
+import { resolveSessionOptions } from '../src/session.options.js';
+import { createTestApp, CartService, OpenController, SECRET, TestController } from './support/test-app.js';
+import { Client } from './support/http.js';
+
+const base: SessionModuleOptions = { secret: SECRET };
+
+describe('options are checked at start-up with clear messages', () => {
+  it.each<[string, Partial<SessionModuleOptions> | undefined, RegExp]>([
+    ['a missing secret', { secret: undefined as never }, /'secret' is required/],
+    ['an empty secret list', { secret: [] }, /'secret' is required/],
+    ['a short secret', { secret: 'short' }, /at least 32 characters/],
+    ['a short retired secret', { secret: [SECRET, 'short'] }, /secret'\[1\].*at least 32/],
+    ['a negative idle timeout', { idleTimeout: -1 }, /'idleTimeout' must be a positive whole number/],
+    ['a NaN absolute timeout', { absoluteTimeout: Number.NaN }, /'absoluteTimeout'/],
+    ['a fractional touch interval', { touchInterval: 1.5 }, /'touchInterval'/],
+    ['idle past absolute', { idleTimeout: 10_000, absoluteTimeout: 5_000 }, /must not exceed 'absoluteTimeout'/],
+    ['a touch interval past idle', { idleTimeout: 1000, touchInterval: 1000 }, /shorter than 'idleTimeout'/],
+    ["sameSite 'none' without secure", { cookie: { sameSite: 'none', secure: false } }, /'none' needs 'cookie.secure' true/],
+    ['an unknown sameSite', { cookie: { sameSite: 'loose' as never } }, /'cookie.sameSite' must be/],
+    ['a __Host- name with a domain', { cookie: { name: '__Host-x', domain: 'example.com' } }, /needs secure: true, path '\/' and no domain/],
+    ['a bad cookie name', { cookie: { name: 'a b' } }, /not a valid cookie name/],
+    ['a bad path', { cookie: { path: 'nope' } }, /'cookie.path' must start with/],
+    ['a store that is not one', { store: {} as SessionStore }, /'store' must implement SessionStore/],
+    ['zero maxDataBytes', { maxDataBytes: 0 }, /'maxDataBytes'/],
+  ])('%s', (_, patch, message) => {
+    expect(() => resolveSessionOptions({ ...base, ...patch } as SessionModuleOptions)).toThrow(message);
+  });
+
+  it('fails the application start, not the first request', async () => {
+    const moduleRef = Test.createTestingModule({ imports: [SessionModule.forRoot({ secret: 'too-short' })] });
+    await expect(moduleRef.compile()).rejects.toThrow(/nestjs-lazy-session: option 'secret' must be a string of at least 32 characters/);
+  });
+
+  it('defaults to the strict values', () => {
+    const o = resolveSessionOptions(base);
+    expect(o.idleTimeout).toBe(30 * 60_000);
+    expect(o.absoluteTimeout).toBe(12 * 3600_000);
+    expect(o.touchInterval).toBe(60_000);
+    expect(o.maxDataBytes).toBe(64 * 1024);
+    expect(o.cookie).toEqual({ name: '__Host-sid', secure: true, httpOnly: true, sameSite: 'lax', path: '/', domain: undefined, maxAge: undefined });
+    expect(o.csrf).toEqual({ allowedOrigins: new Set() });
+    expect(resolveSessionOptions({ ...base, idleTimeout: 100_000 }).touchInterval).toBe(10_000);
+  });
+});
+
+@Injectable()
+class FakeConfig {
+  get(key: string): string {
+    return key === 'SESSION_SECRET' ? SECRET : '';
+  }
+}
+@Module({ providers: [FakeConfig], exports: [FakeConfig] })
+class FakeConfigModule {}
+
+describe('forRootAsync', () => {
+  it('takes its options from a factory with injected dependencies', async () => {
+    const store = new MemorySessionStore();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        SessionModule.forRootAsync({
+          imports: [FakeConfigModule],
+          inject: [FakeConfig],
+          useFactory: async (config: FakeConfig) => ({ secret: config.get('SESSION_SECRET'), store, pruneInterval: 0 }),
+        }),
+      ],
+      controllers: [TestController, OpenController],
+      providers: [CartService],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    const c = new Client(app);
+    await c.post('/set', { a: 'async' });
+    expect((await c.get('/get/a')).body.value).toBe('async');
+    expect(store.size).toBe(1);
+    await app.close();
+  });
+
+  it('fails the start when the factory gives bad options', async () => {
+    const moduleRef = Test.createTestingModule({ imports: [SessionModule.forRootAsync({ useFactory: () => ({ secret: 'x' }) })] });
+    await expect(moduleRef.compile()).rejects.toThrow(/at least 32 characters/);
+  });
+});
+
+describe('CurrentSession outside a request', () => {
+  it('throws an error that says so', async () => {
+    const app = await createTestApp({ store: new MemorySessionStore() });
+    const cart = app.get(CartService);
+    await expect(cart.items()).rejects.toThrow(/no current request/);
+    await app.close();
+  });
+});
