@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { LazySession } from './session.handle.js';
 import type { SessionRuntime } from './session.runtime.js';
+import type { ExecutionContext } from '@nestjs/common';
 
 /**
  * What the middleware records for one request: the platform's request and response, and the
@@ -8,7 +9,8 @@ import type { SessionRuntime } from './session.runtime.js';
  */
 export class RequestContext {
   private handle: LazySession | undefined = undefined;
-  constructor(readonly rt: SessionRuntime, readonly req: unknown, readonly res: unknown) {}
+  /** Middleware sees the platform's raw response; guards and interceptors swap in the richer one. */
+  constructor(readonly rt: SessionRuntime, readonly req: unknown, public res: unknown) {}
 
   /** The session of this request, made on first demand and shared by every caller. */
   get session(): LazySession {
@@ -39,13 +41,28 @@ export function contextOf(req: unknown): RequestContext | undefined {
   return requestContextStorage.getStore();
 }
 
+/**
+ * The context as a guard, interceptor or parameter decorator sees it: it adopts that layer's
+ * response object (Fastify's reply), and re-enters the async context where a platform's body
+ * parsing lost it, so that CurrentSession works in the handler.
+ */
+export function contextOfExecution(execution: ExecutionContext): RequestContext | undefined {
+  if (execution.getType() !== 'http') return undefined;
+  const http = execution.switchToHttp();
+  const ctx = contextOf(http.getRequest());
+  if (!ctx) return undefined;
+  ctx.res = http.getResponse();
+  if (requestContextStorage.getStore() !== ctx) requestContextStorage.enterWith(ctx);
+  return ctx;
+}
+
 export const NOT_IN_REQUEST =
   'nestjs-lazy-session: no current request. The session is available only while an HTTP request is handled ' +
   '(in a controller, guard, interceptor, pipe or a service they call) and only when SessionModule is imported; ' +
   'not at start-up, in timers or in queue workers.';
 
-export function sessionOfRequest(req: unknown): LazySession {
-  const ctx = contextOf(req);
+export function sessionOfExecution(execution: ExecutionContext): LazySession {
+  const ctx = contextOfExecution(execution);
   if (!ctx) throw new Error(NOT_IN_REQUEST);
   return ctx.session;
 }

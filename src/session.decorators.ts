@@ -1,21 +1,19 @@
 import { applyDecorators, createParamDecorator, SetMetadata, UseGuards, type ExecutionContext } from '@nestjs/common';
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from './session.constants.js';
 import { SessionAuthGuard, type AuthenticatedOptions } from './session.guard.js';
-import { sessionOfRequest } from './session.context.js';
+import { sessionOfExecution } from './session.context.js';
 import type { SessionKey } from './session.handle.js';
 
-const requestOf = (ctx: ExecutionContext) => ctx.switchToHttp().getRequest();
-
 /** Parameter: the request's lazy session handle. Nothing is loaded until a method is called. */
-export const Session = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfRequest(requestOf(ctx)));
+export const Session = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfExecution(ctx));
 
 /** Parameter: one session value (undefined when absent), loaded when the route is called. */
 export const SessionValue: (key: SessionKey) => ParameterDecorator = createParamDecorator(
-  (key: string, ctx: ExecutionContext) => sessionOfRequest(requestOf(ctx)).get(key),
+  (key: string, ctx: ExecutionContext) => sessionOfExecution(ctx).get(key),
 );
 
 /** Parameter: the logged-in user's id, or undefined. */
-export const UserId = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfRequest(requestOf(ctx)).getUserId());
+export const UserId = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfExecution(ctx).getUserId());
 
 /** Method or class: 401 unless the session has a user (and, with maxAuthAge, a recent enough login). */
 export function Authenticated(options: AuthenticatedOptions = {}): MethodDecorator & ClassDecorator {

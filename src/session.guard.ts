@@ -1,7 +1,7 @@
 import { Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from './session.constants.js';
-import { contextOf } from './session.context.js';
+import { contextOfExecution } from './session.context.js';
 
 export interface AuthenticatedOptions {
   /** Also 401 when the login is older than this many milliseconds (step-up for sensitive actions). */
@@ -22,7 +22,7 @@ export class SessionAuthGuard implements CanActivate {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
     const options = this.reflector.getAllAndOverride<AuthenticatedOptions | undefined>(AUTHENTICATED_KEY, targets) ?? {};
-    const ctx = contextOf(context.switchToHttp().getRequest());
+    const ctx = contextOfExecution(context);
     if (!ctx) throw new Error('nestjs-lazy-session: SessionAuthGuard needs SessionModule to be imported');
     // Private responses, the 401 included, must not be kept by caches.
     ctx.rt.http.setHeader(ctx.res, 'Cache-Control', 'no-store');

@@ -1,6 +1,6 @@
 import { HttpException, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { catchError, concatMap, from, of, throwError, type Observable } from 'rxjs';
-import { contextOf } from './session.context.js';
+import { contextOfExecution } from './session.context.js';
 
 /**
  * Stores what the handler changed before the response is sent: after a result, or after a handled
@@ -9,7 +9,7 @@ import { contextOf } from './session.context.js';
 @Injectable()
 export class SessionInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const ctx = context.getType() === 'http' ? contextOf(context.switchToHttp().getRequest()) : undefined;
+    const ctx = contextOfExecution(context);
     if (!ctx) return next.handle();
     return next.handle().pipe(
       concatMap((value) => {

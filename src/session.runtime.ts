@@ -1,4 +1,5 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import type { ResolvedSessionOptions } from './session.options.js';
 import type { SessionStore, StoredSessionSummary } from './stores/session.store.js';
 import type { SessionEventType } from './session.events.js';
@@ -6,7 +7,8 @@ import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from './session.c
 import { SessionStoreUnavailableError } from './session.errors.js';
 import { CookieWriter } from './session.cookie.js';
 import type { SessionHttpAdapter } from './http/http.adapter.js';
-import { NodeHttpAdapter } from './http/node.adapter.js';
+import { ExpressHttpAdapter } from './http/express.adapter.js';
+import { FastifyHttpAdapter } from './http/fastify.adapter.js';
 
 /**
  * The module's core, a singleton: the resolved options, the store, the cookie writer and the HTTP
@@ -15,7 +17,8 @@ import { NodeHttpAdapter } from './http/node.adapter.js';
 @Injectable()
 export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
   readonly cookies: CookieWriter;
-  readonly http: SessionHttpAdapter = new NodeHttpAdapter();
+  /** Chosen at init, when the application's platform is known. */
+  http: SessionHttpAdapter = new ExpressHttpAdapter();
   private readonly logger = new Logger('SessionModule');
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
@@ -24,11 +27,13 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
     @Inject(SESSION_OPTIONS) readonly options: ResolvedSessionOptions,
     @Inject(SESSION_STORE) readonly store: SessionStore,
     @Inject(SESSION_STORE_OWNED) private readonly ownsStore: boolean,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
     this.cookies = new CookieWriter(options.cookie);
   }
 
   onModuleInit(): void {
+    if (this.adapterHost?.httpAdapter?.getType() === 'fastify') this.http = new FastifyHttpAdapter();
     if (this.options.pruneInterval > 0) {
       this.sweeper = setInterval(() => {
         if (this.sweeping) return;

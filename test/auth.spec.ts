@@ -4,7 +4,7 @@ import { APP_GUARD } from '@nestjs/core';
 import type { DataSource } from 'typeorm';
 import { CountingLogger } from './support/counting-logger.js';
 import { describeEngines, openStore, type Engine } from './support/databases.js';
-import { createTestApp, sessionCookie } from './support/test-app.js';
+import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { Client, sleep } from './support/http.js';
 import { SessionAuthGuard, type SessionEvent, type SessionModuleOptions, type SessionStore, type TypeOrmSessionStore } from '../src/index.js';
 
@@ -20,8 +20,8 @@ function breakable(inner: SessionStore): SessionStore & { broken: boolean } {
   return wrapper;
 }
 
-await describeEngines('authentication', (engine) => {
-  const table = `auth_${engine}`;
+for (const platform of PLATFORMS) await describeEngines(`authentication on ${platform}`, (engine) => {
+  const table = `auth_${platform}_${engine}`;
   const logger = new CountingLogger();
   const events: SessionEvent[] = [];
   let dataSource: DataSource;
@@ -30,7 +30,7 @@ await describeEngines('authentication', (engine) => {
   const apps: INestApplication[] = [];
 
   async function appWith(options: Partial<SessionModuleOptions>, extra: { store?: SessionStore; providers?: unknown[] } = {}) {
-    const a = await createTestApp({ store: extra.store ?? store, options: { onEvent: (e) => void events.push(e), ...options }, providers: extra.providers });
+    const a = await createTestApp({ platform, store: extra.store ?? store, options: { onEvent: (e) => void events.push(e), ...options }, providers: extra.providers });
     apps.push(a);
     return a;
   }

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Injectable, InternalServerErrorException, Param, Post, type INestApplication, type Type } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import { Test, type TestingModule } from '@nestjs/testing';
 import {
   Authenticated, CurrentSession, Public, Session, SessionManager, SessionModule, SessionValue, UserId,
   type SessionHandle, type SessionModuleOptions, type SessionStore,
@@ -57,6 +57,14 @@ export class TestController {
   @HttpCode(200)
   async set(@Session() s: SessionHandle, @Body() body: Record<string, unknown>) {
     for (const [k, v] of Object.entries(body)) await s.set(k, v);
+    return { ok: true };
+  }
+
+  /** The key travels in the path: body parsers (Fastify's) drop a '__proto__' key. */
+  @Post('put/:key')
+  @HttpCode(200)
+  async put(@Session() s: SessionHandle, @Param('key') key: string, @Body() body: { value: unknown }) {
+    await s.set(key, body.value);
     return { ok: true };
   }
 
@@ -235,21 +243,38 @@ export class OpenController {
   }
 }
 
+export type Platform = 'express' | 'fastify';
+/** Every e2e suite runs on both platforms. */
+export const PLATFORMS: Platform[] = ['express', 'fastify'];
+
 export interface TestAppOptions {
+  platform?: Platform;
   store: SessionStore;
   options?: Partial<SessionModuleOptions>;
   controllers?: Type[];
   providers?: unknown[];
 }
 
-export async function createTestApp({ store, options, controllers, providers }: TestAppOptions): Promise<INestApplication> {
+export async function createTestApp({ platform = 'express', store, options, controllers, providers }: TestAppOptions): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [SessionModule.forRoot({ secret: SECRET, store, pruneInterval: 0, ...options })],
     controllers: controllers ?? [TestController, OpenController],
     providers: [CartService, ...((providers as never[]) ?? [])],
   }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
+  return startApp(moduleRef, platform);
+}
+
+/** A Nest application on the platform, initialised and ready for supertest. */
+export async function startApp(moduleRef: TestingModule, platform: Platform = 'express'): Promise<INestApplication> {
+  if (platform === 'express') {
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    return app;
+  }
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  const app = moduleRef.createNestApplication(new FastifyAdapter(), { logger: false });
   await app.init();
+  await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
   return app;
 }
 

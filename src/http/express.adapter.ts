@@ -2,10 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SessionHttpAdapter } from './http.adapter.js';
 
 /**
- * Node's own request and response: what Express hands to middleware, and what Fastify's middleware
- * layer (and `reply.raw`) exposes. Headers set here are merged by Node into the final writeHead.
+ * Express: its request and response are Node's own, extended. Also what Fastify's middleware layer
+ * hands over (`request.raw`, `reply.raw`), so the Fastify adapter falls back to it there.
  */
-export class NodeHttpAdapter implements SessionHttpAdapter {
+export class ExpressHttpAdapter implements SessionHttpAdapter {
   header(req: unknown, name: string): string | string[] | undefined {
     return (req as IncomingMessage).headers[name];
   }
