@@ -159,6 +159,11 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
       expect((await c.get('/get/constructor')).body).toEqual({ value: 2, has: true });
       expect((await c.get('/get/weird%20key')).body).toEqual({ value, has: true });
       expect((await c.get('/get/toString')).body).toEqual({ value: null, has: false });
+      // Regression: PostgreSQL's jsonb refuses U+0000; the store escapes it, keys included.
+      expect((await c.post('/put/nul%00key', { value: 'a\u0000\ue000b' })).status).toBe(200);
+      expect((await c.get('/get/nul%00key')).body).toEqual({ value: 'a\u0000\ue000b', has: true });
+      expect((await c.delete('/key/nul%00key')).status).toBe(200);
+      expect((await c.get('/get/nul%00key')).body).toEqual({ value: null, has: false });
     });
   });
 

@@ -1,0 +1,207 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { createDemoApp, type DemoApp } from '../demo/app.module.js';
+
+/**
+ * The demo in a real headless Chromium: what only a browser can tell us (Secure cookies on
+ * http://localhost, HttpOnly hiding the cookie from scripts, Sec-Fetch-Site on form posts passing
+ * the CSRF rule, the back button after logout).
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const REQUIRED = process.env.REQUIRE_BROWSER === '1';
+const available = existsSync(CHROMIUM);
+if (!available && !REQUIRED) {
+  console.warn(
+    `\n!!! test/browser.spec.ts SKIPPED: no Chromium at ${CHROMIUM} (install the 'chromium' package or set CHROMIUM_PATH).` +
+      `\n!!! Set REQUIRE_BROWSER=1 to make this a failure.\n`,
+  );
+}
+const suite = available || REQUIRED ? describe : describe.skip;
+
+const COOKIE = '__Host-sid';
+const PASSWORDS = { alice: 'alice-demo-password', bob: 'bob-demo-password' } as const;
+
+suite('demo in headless Chromium', () => {
+  let dir: string;
+  let demo: DemoApp;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+
+  beforeAll(async () => {
+    if (!available) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
+    dir = mkdtempSync(join(tmpdir(), 'demo-browser-'));
+    // No host: every interface, so "localhost" works whichever loopback address Chromium picks.
+    demo = await createDemoApp({ port: 0, sqlitePath: join(dir, 'sessions.sqlite'), logger: false });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    await demo?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A separate browser profile: its own cookie jar, like a second device. */
+  async function device(): Promise<Page> {
+    const context = await browser.newContext();
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(10_000);
+    return page;
+  }
+
+  const path = (page: Page) => new URL(page.url()).pathname;
+
+  async function logIn(page: Page, user: keyof typeof PASSWORDS, remember = false): Promise<void> {
+    await page.goto(`${demo.url}/login`);
+    await page.getByLabel('User name').fill(user);
+    await page.getByLabel('Password').fill(PASSWORDS[user]);
+    if (remember) await page.getByLabel(/Remember me/).check();
+    await Promise.all([page.waitForURL('**/profile'), page.getByRole('button', { name: 'Log in' }).click()]);
+    await expectSignedIn(page, user);
+  }
+
+  async function expectSignedIn(page: Page, user: string): Promise<void> {
+    expect(path(page)).toBe('/profile');
+    expect(await page.getByTestId('user-id').textContent()).toBe(user);
+  }
+
+  async function expectLoginPage(page: Page): Promise<void> {
+    expect(path(page)).toBe('/login');
+    expect(await page.getByRole('button', { name: 'Log in' }).count()).toBe(1);
+    expect(await page.getByTestId('user-id').count()).toBe(0);
+    expect(await page.content()).not.toContain('Signed in as');
+  }
+
+  const sessionCount = async (page: Page) => Number(await page.getByTestId('session-count').textContent());
+
+  it('keeps a visit counter and a cart in the session across reloads', async () => {
+    const page = await device();
+    await page.goto(demo.url);
+    expect(await page.getByTestId('visits').textContent()).toBe('1');
+    await page.reload();
+    expect(await page.getByTestId('visits').textContent()).toBe('2');
+    await page.getByLabel('Item').fill('<b>tea</b>');
+    await Promise.all([page.waitForURL(`${demo.url}/`), page.getByRole('button', { name: 'Add to cart' }).click()]);
+    // Shown as text, not markup.
+    expect(await page.getByTestId('cart').locator('li').allTextContents()).toEqual(['<b>tea</b>']);
+    expect(await page.locator('[data-testid="cart"] b').count()).toBe(0);
+    await page.getByRole('button', { name: 'Clear cart' }).click();
+    await page.getByTestId('cart-empty').waitFor();
+  });
+
+  it('a wrong password stays on the login form without a session cookie', async () => {
+    const page = await device();
+    await page.goto(`${demo.url}/login`);
+    await page.getByLabel('User name').fill('alice');
+    await page.getByLabel('Password').fill('not-her-password');
+    await page.getByRole('button', { name: 'Log in' }).click();
+    await page.getByTestId('login-error').waitFor();
+    expect((await page.context().cookies()).filter((c) => c.name === COOKIE)).toEqual([]);
+  });
+
+  it('logs in, stays logged in, and keeps the cookie away from scripts', async () => {
+    const page = await device();
+    await logIn(page, 'alice');
+
+    // Chromium took a Secure, __Host- cookie over plain http://localhost (a potentially trustworthy origin).
+    const cookies = (await page.context().cookies()).filter((c) => c.name === COOKIE);
+    expect(cookies).toHaveLength(1);
+    expect(cookies[0]).toMatchObject({ secure: true, httpOnly: true, sameSite: 'Lax', path: '/', domain: 'localhost' });
+    // Not "remember me": a browser-session cookie.
+    expect(cookies[0].expires).toBe(-1);
+
+    const reloaded = await page.reload();
+    expect(reloaded?.headers()['cache-control']).toBe('no-store');
+    await expectSignedIn(page, 'alice');
+
+    // A script sees its own cookie but not the session's. (A string, so no DOM typings are needed.)
+    const visible = await page.evaluate<string>("document.cookie = 'probe=1; path=/'; document.cookie");
+    expect(visible).toContain('probe=1');
+    expect(visible).not.toContain(COOKIE);
+  });
+
+  it('"remember me" gives a persistent cookie', async () => {
+    const page = await device();
+    await logIn(page, 'bob', true);
+    const [cookie] = (await page.context().cookies()).filter((c) => c.name === COOKIE);
+    const hours = (cookie.expires * 1000 - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(11.9);
+    expect(hours).toBeLessThanOrEqual(12);
+  });
+
+  it('two devices: one ends the other, then logs out everywhere else, then logs out', async () => {
+    const first = await device();
+    const second = await device();
+    await logIn(first, 'alice');
+    await logIn(second, 'alice');
+
+    // alice may still have sessions from earlier tests; start from a known state.
+    await first.getByRole('button', { name: 'Log out everywhere else' }).click();
+    await first.getByText(/Logged out everywhere else/).waitFor();
+    await expectLoginPageAfterNavigation(second);
+
+    await logIn(second, 'alice');
+    await first.reload();
+    expect(await sessionCount(first)).toBe(2);
+    expect(await first.locator('[data-current="true"]').textContent()).toContain('this device');
+
+    // End the second device's session from the first.
+    const other = first.locator('[data-testid="session-row"]:not([data-current])');
+    expect(await other.count()).toBe(1);
+    await other.getByRole('button', { name: 'End this session' }).click();
+    await first.getByText('That session has been ended.').waitFor();
+    expect(await sessionCount(first)).toBe(1);
+
+    // The second device learns on its next click: it lands on the login page.
+    await expectLoginPageAfterNavigation(second);
+
+    // Two more devices, then "log out everywhere else" from the first.
+    const third = await device();
+    await logIn(second, 'alice');
+    await logIn(third, 'alice');
+    await first.reload();
+    expect(await sessionCount(first)).toBe(3);
+    await first.getByRole('button', { name: 'Log out everywhere else' }).click();
+    await first.getByText('Logged out everywhere else (2 sessions ended).').waitFor();
+    expect(await sessionCount(first)).toBe(1);
+    await expectLoginPageAfterNavigation(second);
+    await second.reload();
+    await expectLoginPage(second);
+    await third.goto(`${demo.url}/profile`);
+    await expectLoginPage(third);
+
+    // The first device is still in.
+    await first.reload();
+    await expectSignedIn(first, 'alice');
+
+    // Logout returns to the login page, and the back button does not bring the private page back.
+    await Promise.all([first.waitForURL('**/login'), first.getByRole('button', { name: 'Log out', exact: true }).click()]);
+    await expectLoginPage(first);
+    expect((await first.context().cookies()).filter((c) => c.name === COOKIE)).toEqual([]);
+
+    const profileRequests: string[] = [];
+    first.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/profile') profileRequests.push(r.url());
+    });
+    await first.goBack();
+    await first.waitForURL('**/login');
+    // no-store: the profile was asked for again (and refused), not shown from a cache.
+    expect(profileRequests.length).toBeGreaterThanOrEqual(1);
+    await expectLoginPage(first);
+    expect(await first.content()).not.toContain('this device');
+  });
+
+  /** Clicks the nav's Profile link, as a person would, and expects the login page. */
+  async function expectLoginPageAfterNavigation(page: Page): Promise<void> {
+    await Promise.all([page.waitForURL('**/login'), page.getByRole('link', { name: 'Profile' }).click()]);
+    await expectLoginPage(page);
+  }
+});
