@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { Module, type DynamicModule, type LoggerService, type LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import type { NestExpressApplication } from '@nestjs/platform-express';
-import type { NextFunction, Request, Response } from 'express';
+import type { INestApplication } from '@nestjs/common';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SessionModule } from '../src/index.js';
 import { DemoController } from './demo.controller.js';
@@ -22,12 +22,13 @@ export interface DemoAppOptions {
   /** The embedded SQLite file. Default 'sessions.sqlite' in the working directory (the library's default). */
   sqlitePath?: string;
   secret?: string;
-  platform?: 'express';
+  /** Default 'express'. */
+  platform?: 'express' | 'fastify';
   logger?: LoggerService | LogLevel[] | false;
 }
 
 export interface DemoApp {
-  app: NestExpressApplication;
+  app: INestApplication;
   /**
    * http://localhost:<port>, the origin to open in a browser. The cookie is Secure, which browsers
    * accept over plain http only from localhost: elsewhere, serve the demo over https.
@@ -51,7 +52,7 @@ export class DemoModule {
 }
 
 /** Headers that cost nothing and close whole classes of attacks on the demo's pages. */
-function securityHeaders(_req: Request, res: Response, next: NextFunction): void {
+function securityHeaders(_req: unknown, res: ServerResponse, next: () => void): void {
   res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Referrer-Policy', 'same-origin');
@@ -64,12 +65,20 @@ export function demoSecret(env: NodeJS.ProcessEnv = process.env): { secret: stri
 }
 
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<DemoApp> {
-  if (options.platform !== undefined && options.platform !== 'express') throw new Error(`demo: unsupported platform ${String(options.platform)}`);
+  const platform = options.platform ?? 'express';
+  if (platform !== 'express' && platform !== 'fastify') throw new Error(`demo: unsupported platform ${String(platform)}`);
   const secret = options.secret ?? demoSecret().secret;
-  const app = await NestFactory.create<NestExpressApplication>(DemoModule.register({ secret, sqlitePath: options.sqlitePath }), {
-    logger: options.logger ?? ['log', 'warn', 'error'],
-  });
-  app.disable('x-powered-by');
+  const module = DemoModule.register({ secret, sqlitePath: options.sqlitePath });
+  const logger = options.logger ?? (['log', 'warn', 'error'] as LogLevel[]);
+  let app: INestApplication;
+  if (platform === 'fastify') {
+    // Loaded only here: the Express app never needs Fastify's packages, nor the reverse.
+    const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+    app = await NestFactory.create(module, new FastifyAdapter(), { logger });
+  } else {
+    app = await NestFactory.create(module, { logger });
+    (app.getHttpAdapter().getInstance() as { disable(name: string): void }).disable('x-powered-by');
+  }
   app.use(securityHeaders);
   const port = options.port ?? 3000;
   await (options.host === undefined ? app.listen(port) : app.listen(port, options.host));

@@ -1,5 +1,5 @@
 import { Catch, UnauthorizedException, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { HttpAdapterHost } from '@nestjs/core';
 import { loginPage } from './views.js';
 
 /** A wrong user name or password: the login form is shown again, with the name that was typed. */
@@ -16,25 +16,25 @@ export class LoginFailedException extends UnauthorizedException {
  */
 @Catch(UnauthorizedException)
 export class HtmlAuthFilter implements ExceptionFilter {
+  // Through Nest's HTTP adapter, so the demo runs the same on Express and Fastify.
+  constructor(private readonly adapterHost: HttpAdapterHost) {}
+
   catch(exception: UnauthorizedException, host: ArgumentsHost): void {
     const http = host.switchToHttp();
-    const req = http.getRequest<Request>();
-    const res = http.getResponse<Response>();
+    const req = http.getRequest<{ headers: Record<string, string | undefined> }>();
+    const res = http.getResponse();
+    const adapter = this.adapterHost.httpAdapter;
     // Private pages and their refusals must never be served from a cache (the back button included).
-    res.setHeader('Cache-Control', 'no-store');
+    adapter.setHeader(res, 'Cache-Control', 'no-store');
     if (exception instanceof LoginFailedException) {
-      res.status(401).type('html').send(loginPage({ error: exception.message, username: exception.username }));
+      adapter.setHeader(res, 'Content-Type', 'text/html; charset=utf-8');
+      adapter.reply(res, loginPage({ error: exception.message, username: exception.username }), 401);
       return;
     }
-    if (wantsHtml(req)) {
-      res.redirect(303, '/login');
+    if ((req.headers.accept ?? '').includes('text/html')) {
+      adapter.redirect(res, 303, '/login');
       return;
     }
-    res.status(401).json(exception.getResponse());
+    adapter.reply(res, exception.getResponse(), 401);
   }
-}
-
-function wantsHtml(req: Request): boolean {
-  const accept = req.headers.accept ?? '';
-  return accept.includes('text/html');
 }

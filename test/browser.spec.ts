@@ -24,7 +24,7 @@ const suite = available || REQUIRED ? describe : describe.skip;
 const COOKIE = '__Host-sid';
 const PASSWORDS = { alice: 'alice-demo-password', bob: 'bob-demo-password' } as const;
 
-suite('demo in headless Chromium', () => {
+suite.each(['express', 'fastify'] as const)('demo in headless Chromium on %s', (platform) => {
   let dir: string;
   let demo: DemoApp;
   let browser: Browser;
@@ -34,7 +34,7 @@ suite('demo in headless Chromium', () => {
     if (!available) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
     dir = mkdtempSync(join(tmpdir(), 'demo-browser-'));
     // No host: every interface, so "localhost" works whichever loopback address Chromium picks.
-    demo = await createDemoApp({ port: 0, sqlitePath: join(dir, 'sessions.sqlite'), logger: false });
+    demo = await createDemoApp({ port: 0, sqlitePath: join(dir, 'sessions.sqlite'), logger: false, platform });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

@@ -12,16 +12,9 @@ let dir: string;
 let demo: DemoApp;
 let server: ReturnType<DemoApp['app']['getHttpServer']>;
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'demo-spec-'));
-  demo = await createDemoApp({ port: 0, host: '127.0.0.1', sqlitePath: join(dir, 'sessions.sqlite'), logger: false });
-  server = demo.app.getHttpServer();
-});
+const PLATFORMS = ['express', 'fastify'] as const;
 
-afterAll(async () => {
-  await demo?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+
 
 type Res = { headers: Record<string, unknown>; status: number; text: string };
 
@@ -51,188 +44,200 @@ async function loginAs(username: 'alice' | 'bob'): Promise<string> {
   return cookieFrom(res);
 }
 
-describe('demo: home page, visit counter and cart', () => {
-  it('counts visits in the session and sets a __Host- cookie that is Secure, HttpOnly and SameSite=Lax', async () => {
-    const first = await request(server).get('/');
-    expect(first.status).toBe(200);
-    expect(first.headers['content-type']).toMatch(/text\/html/);
-    const line = sessionLine(first)!;
-    expect(line).toMatch(/; Path=\//);
-    expect(line).toMatch(/; HttpOnly/);
-    expect(line).toMatch(/; Secure/);
-    expect(line).toMatch(/; SameSite=Lax/);
-    expect(line).not.toMatch(/Max-Age|Domain/);
-    expect(first.text).toContain('data-testid="visits">1<');
-    const cookie = cookieFrom(first);
-    const second = await request(server).get('/').set('Cookie', cookie);
-    expect(second.text).toContain('data-testid="visits">2<');
-    expect(sessionLine(second)).toBeUndefined();
+describe.each(PLATFORMS)('demo on %s', (platform) => {
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'demo-spec-'));
+    demo = await createDemoApp({ port: 0, host: '127.0.0.1', sqlitePath: join(dir, 'sessions.sqlite'), logger: false, platform });
+    server = demo.app.getHttpServer();
   });
 
-  it('adds items to the cart (escaped on the page), and clears it', async () => {
-    const cookie = cookieFrom(await request(server).get('/'));
-    const evil = '<script>alert("x")</script>';
-    for (const item of ['apple', evil]) {
-      const res = await request(server).post('/cart').type('form').set(sameOrigin).set('Cookie', cookie).send({ item });
-      expect(res.status).toBe(303);
-      expect(res.headers.location).toBe('/');
-    }
-    const page = await request(server).get('/').set('Cookie', cookie);
-    expect(page.text).toContain('<li>apple</li>');
-    expect(page.text).toContain(`<li>${escapeHtml(evil)}</li>`);
-    expect(page.text).not.toContain(evil);
-    await request(server).post('/cart/clear').set(sameOrigin).set('Cookie', cookie).expect(303);
-    expect((await request(server).get('/').set('Cookie', cookie)).text).toContain('data-testid="cart-empty"');
+  afterAll(async () => {
+    await demo?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  describe('demo: home page, visit counter and cart', () => {
+    it('counts visits in the session and sets a __Host- cookie that is Secure, HttpOnly and SameSite=Lax', async () => {
+      const first = await request(server).get('/');
+      expect(first.status).toBe(200);
+      expect(first.headers['content-type']).toMatch(/text\/html/);
+      const line = sessionLine(first)!;
+      expect(line).toMatch(/; Path=\//);
+      expect(line).toMatch(/; HttpOnly/);
+      expect(line).toMatch(/; Secure/);
+      expect(line).toMatch(/; SameSite=Lax/);
+      expect(line).not.toMatch(/Max-Age|Domain/);
+      expect(first.text).toContain('data-testid="visits">1<');
+      const cookie = cookieFrom(first);
+      const second = await request(server).get('/').set('Cookie', cookie);
+      expect(second.text).toContain('data-testid="visits">2<');
+      expect(sessionLine(second)).toBeUndefined();
+    });
+
+    it('adds items to the cart (escaped on the page), and clears it', async () => {
+      const cookie = cookieFrom(await request(server).get('/'));
+      const evil = '<script>alert("x")</script>';
+      for (const item of ['apple', evil]) {
+        const res = await request(server).post('/cart').type('form').set(sameOrigin).set('Cookie', cookie).send({ item });
+        expect(res.status).toBe(303);
+        expect(res.headers.location).toBe('/');
+      }
+      const page = await request(server).get('/').set('Cookie', cookie);
+      expect(page.text).toContain('<li>apple</li>');
+      expect(page.text).toContain(`<li>${escapeHtml(evil)}</li>`);
+      expect(page.text).not.toContain(evil);
+      await request(server).post('/cart/clear').set(sameOrigin).set('Cookie', cookie).expect(303);
+      expect((await request(server).get('/').set('Cookie', cookie)).text).toContain('data-testid="cart-empty"');
+    });
+
+    it('refuses a cross-site form POST that carries the session cookie', async () => {
+      const cookie = cookieFrom(await request(server).get('/'));
+      const res = await request(server)
+        .post('/cart')
+        .type('form')
+        .set({ 'Sec-Fetch-Site': 'cross-site', Origin: 'https://evil.example' })
+        .set('Cookie', cookie)
+        .send({ item: 'forged' });
+      expect(res.status).toBe(403);
+      expect((await request(server).get('/').set('Cookie', cookie)).text).not.toContain('forged');
+    });
   });
 
-  it('refuses a cross-site form POST that carries the session cookie', async () => {
-    const cookie = cookieFrom(await request(server).get('/'));
-    const res = await request(server)
-      .post('/cart')
-      .type('form')
-      .set({ 'Sec-Fetch-Site': 'cross-site', Origin: 'https://evil.example' })
-      .set('Cookie', cookie)
-      .send({ item: 'forged' });
-    expect(res.status).toBe(403);
-    expect((await request(server).get('/').set('Cookie', cookie)).text).not.toContain('forged');
-  });
-});
+  describe('demo: login', () => {
+    it('a wrong password (or unknown user) shows the form again with 401 and creates no session', async () => {
+      for (const [u, p] of [['alice', 'wrong-password'], ['mallory', 'alice-demo-password'], ['alice', '']]) {
+        const res = await login(u, p);
+        expect(res.status).toBe(401);
+        expect(res.headers['content-type']).toMatch(/text\/html/);
+        expect(res.text).toContain('data-testid="login-error"');
+        expect(res.text).toContain(`value="${escapeHtml(u)}"`);
+        expect(setCookies(res)).toEqual([]);
+        expect(res.headers['cache-control']).toBe('no-store');
+      }
+    });
 
-describe('demo: login', () => {
-  it('a wrong password (or unknown user) shows the form again with 401 and creates no session', async () => {
-    for (const [u, p] of [['alice', 'wrong-password'], ['mallory', 'alice-demo-password'], ['alice', '']]) {
-      const res = await login(u, p);
+    it('a wrong password leaves an existing anonymous session as it was', async () => {
+      const cookie = cookieFrom(await request(server).get('/'));
+      const res = await login('alice', 'nope', {}, cookie);
       expect(res.status).toBe(401);
-      expect(res.headers['content-type']).toMatch(/text\/html/);
-      expect(res.text).toContain('data-testid="login-error"');
-      expect(res.text).toContain(`value="${escapeHtml(u)}"`);
       expect(setCookies(res)).toEqual([]);
+      expect((await request(server).get('/').set('Cookie', cookie)).text).toContain('data-testid="visits">2<');
+    });
+
+    it('a crafted body (arrays instead of strings) is a failed login, not a crash', async () => {
+      const res = await request(server).post('/login').type('form').set(sameOrigin).send('username[]=alice&password[]=alice-demo-password');
+      expect(res.status).toBe(401);
+      expect(setCookies(res)).toEqual([]);
+    });
+
+    it('logs in: 303 to /profile with a new browser-session cookie, keeping the anonymous cart', async () => {
+      const anon = cookieFrom(await request(server).get('/'));
+      await request(server).post('/cart').type('form').set(sameOrigin).set('Cookie', anon).send({ item: 'pear' }).expect(303);
+      const res = await login('Alice', 'alice-demo-password', {}, anon);
+      expect(res.status).toBe(303);
+      expect(res.headers.location).toBe('/profile');
       expect(res.headers['cache-control']).toBe('no-store');
-    }
+      const cookie = cookieFrom(res);
+      expect(cookie).not.toBe(anon);
+      expect(sessionLine(res)).not.toMatch(/Max-Age/);
+      // The id changed at login: the pre-login cookie no longer works.
+      expect((await request(server).get('/profile').set('Cookie', anon)).status).toBe(401);
+      const home = await request(server).get('/').set('Cookie', cookie);
+      expect(home.text).toContain('<li>pear</li>');
+      expect(home.text).toContain('data-testid="user-name">Alice<');
+    });
+
+    it('"remember me" makes the cookie persistent, never past the 12 h absolute timeout', async () => {
+      const res = await login('bob', 'bob-demo-password', { remember: 'on' });
+      expect(res.status).toBe(303);
+      const maxAge = Number(/Max-Age=(\d+)/.exec(sessionLine(res)!)?.[1]);
+      expect(maxAge).toBeGreaterThan(12 * 3600 - 60);
+      expect(maxAge).toBeLessThanOrEqual(12 * 3600);
+    });
   });
 
-  it('a wrong password leaves an existing anonymous session as it was', async () => {
-    const cookie = cookieFrom(await request(server).get('/'));
-    const res = await login('alice', 'nope', {}, cookie);
-    expect(res.status).toBe(401);
-    expect(setCookies(res)).toEqual([]);
-    expect((await request(server).get('/').set('Cookie', cookie)).text).toContain('data-testid="visits">2<');
+  describe('demo: profile and sessions', () => {
+    it('without a session: a browser is sent to /login, an API client gets a JSON 401', async () => {
+      const html = await request(server).get('/profile').set('Accept', 'text/html,application/xhtml+xml');
+      expect(html.status).toBe(303);
+      expect(html.headers.location).toBe('/login');
+      expect(html.headers['cache-control']).toBe('no-store');
+      const api = await request(server).get('/profile').set('Accept', 'application/json');
+      expect(api.status).toBe(401);
+      expect(api.body).toMatchObject({ statusCode: 401 });
+    });
+
+    it('lists the session as "this device", with no-store', async () => {
+      const cookie = await loginAs('alice');
+      const res = await request(server).get('/profile').set('Cookie', cookie);
+      expect(res.status).toBe(200);
+      expect(res.headers['cache-control']).toBe('no-store');
+      expect(res.headers.vary).toMatch(/Cookie/);
+      expect(res.text).toContain('data-testid="user-id">alice<');
+      expect(res.text).toMatch(/data-current="true">[\s\S]*this device/);
+      expect(res.text).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+    });
+
+    it('ends another session of the same user by its handle, but never another user\'s', async () => {
+      const page = async (cookie: string) => (await request(server).get('/profile').set('Cookie', cookie)).text;
+      /** Each page offers a form for every session of the user but its own: the difference names `b`. */
+      const handleOf = async (a: string, b: string) => {
+        const fromB = new Set(handlesIn(await page(b)));
+        const only = handlesIn(await page(a)).filter((h) => !fromB.has(h));
+        expect(only).toHaveLength(1);
+        return only[0];
+      };
+      const [a1, a2, bob1, bob2] = [await loginAs('alice'), await loginAs('alice'), await loginAs('bob'), await loginAs('bob')];
+      const a2Handle = await handleOf(a1, a2);
+      const bob2Handle = await handleOf(bob1, bob2);
+      expect(handlesIn(await page(a1))).not.toContain(bob2Handle);
+
+      const attack = await request(server).post('/sessions/end').type('form').set(sameOrigin).set('Cookie', a1).send({ handle: bob2Handle });
+      expect(attack.status).toBe(303);
+      expect(await page(a1)).toContain('No such session of yours');
+      expect((await request(server).get('/profile').set('Cookie', bob2)).status).toBe(200);
+
+      const end = await request(server).post('/sessions/end').type('form').set(sameOrigin).set('Cookie', a1).send({ handle: a2Handle });
+      expect(end.status).toBe(303);
+      expect(end.headers.location).toBe('/profile');
+      const after = await page(a1);
+      expect(after).toContain('That session has been ended.');
+      expect(handlesIn(after)).not.toContain(a2Handle);
+      expect((await request(server).get('/profile').set('Cookie', a2)).status).toBe(401);
+    });
+
+    it('"log out everywhere else" ends every other session of the user and keeps this one', async () => {
+      const keep = await loginAs('bob');
+      const others = [await loginAs('bob'), await loginAs('bob')];
+      const alice = await loginAs('alice');
+      const res = await request(server).post('/sessions/end-others').set(sameOrigin).set('Cookie', keep);
+      expect(res.status).toBe(303);
+      const page = (await request(server).get('/profile').set('Cookie', keep)).text;
+      expect(sessionCount(page)).toBe(1);
+      expect(page).toMatch(/Logged out everywhere else \(\d+ sessions? ended\)/);
+      for (const c of others) expect((await request(server).get('/profile').set('Cookie', c)).status).toBe(401);
+      expect((await request(server).get('/profile').set('Cookie', alice)).status).toBe(200);
+    });
   });
 
-  it('a crafted body (arrays instead of strings) is a failed login, not a crash', async () => {
-    const res = await request(server).post('/login').type('form').set(sameOrigin).send('username[]=alice&password[]=alice-demo-password');
-    expect(res.status).toBe(401);
-    expect(setCookies(res)).toEqual([]);
+  describe('demo: logout', () => {
+    it('ends the session, clears the cookie and redirects to /login', async () => {
+      const cookie = await loginAs('alice');
+      const res = await request(server).post('/logout').set(sameOrigin).set('Cookie', cookie);
+      expect(res.status).toBe(303);
+      expect(res.headers.location).toBe('/login');
+      expect(sessionLine(res)).toMatch(/^__Host-sid=; Max-Age=0/);
+      expect((await request(server).get('/profile').set('Cookie', cookie)).status).toBe(401);
+      const loginPage = await request(server).get('/login').set('Cookie', cookie);
+      expect(loginPage.text).not.toContain('Signed in as');
+    });
+
   });
 
-  it('logs in: 303 to /profile with a new browser-session cookie, keeping the anonymous cart', async () => {
-    const anon = cookieFrom(await request(server).get('/'));
-    await request(server).post('/cart').type('form').set(sameOrigin).set('Cookie', anon).send({ item: 'pear' }).expect(303);
-    const res = await login('Alice', 'alice-demo-password', {}, anon);
-    expect(res.status).toBe(303);
-    expect(res.headers.location).toBe('/profile');
-    expect(res.headers['cache-control']).toBe('no-store');
-    const cookie = cookieFrom(res);
-    expect(cookie).not.toBe(anon);
-    expect(sessionLine(res)).not.toMatch(/Max-Age/);
-    // The id changed at login: the pre-login cookie no longer works.
-    expect((await request(server).get('/profile').set('Cookie', anon)).status).toBe(401);
-    const home = await request(server).get('/').set('Cookie', cookie);
-    expect(home.text).toContain('<li>pear</li>');
-    expect(home.text).toContain('data-testid="user-name">Alice<');
-  });
-
-  it('"remember me" makes the cookie persistent, never past the 12 h absolute timeout', async () => {
-    const res = await login('bob', 'bob-demo-password', { remember: 'on' });
-    expect(res.status).toBe(303);
-    const maxAge = Number(/Max-Age=(\d+)/.exec(sessionLine(res)!)?.[1]);
-    expect(maxAge).toBeGreaterThan(12 * 3600 - 60);
-    expect(maxAge).toBeLessThanOrEqual(12 * 3600);
-  });
-});
-
-describe('demo: profile and sessions', () => {
-  it('without a session: a browser is sent to /login, an API client gets a JSON 401', async () => {
-    const html = await request(server).get('/profile').set('Accept', 'text/html,application/xhtml+xml');
-    expect(html.status).toBe(303);
-    expect(html.headers.location).toBe('/login');
-    expect(html.headers['cache-control']).toBe('no-store');
-    const api = await request(server).get('/profile').set('Accept', 'application/json');
-    expect(api.status).toBe(401);
-    expect(api.body).toMatchObject({ statusCode: 401 });
-  });
-
-  it('lists the session as "this device", with no-store', async () => {
-    const cookie = await loginAs('alice');
-    const res = await request(server).get('/profile').set('Cookie', cookie);
-    expect(res.status).toBe(200);
-    expect(res.headers['cache-control']).toBe('no-store');
-    expect(res.headers.vary).toMatch(/Cookie/);
-    expect(res.text).toContain('data-testid="user-id">alice<');
-    expect(res.text).toMatch(/data-current="true">[\s\S]*this device/);
-    expect(res.text).toMatch(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
-  });
-
-  it('ends another session of the same user by its handle, but never another user\'s', async () => {
-    const page = async (cookie: string) => (await request(server).get('/profile').set('Cookie', cookie)).text;
-    /** Each page offers a form for every session of the user but its own: the difference names `b`. */
-    const handleOf = async (a: string, b: string) => {
-      const fromB = new Set(handlesIn(await page(b)));
-      const only = handlesIn(await page(a)).filter((h) => !fromB.has(h));
-      expect(only).toHaveLength(1);
-      return only[0];
-    };
-    const [a1, a2, bob1, bob2] = [await loginAs('alice'), await loginAs('alice'), await loginAs('bob'), await loginAs('bob')];
-    const a2Handle = await handleOf(a1, a2);
-    const bob2Handle = await handleOf(bob1, bob2);
-    expect(handlesIn(await page(a1))).not.toContain(bob2Handle);
-
-    const attack = await request(server).post('/sessions/end').type('form').set(sameOrigin).set('Cookie', a1).send({ handle: bob2Handle });
-    expect(attack.status).toBe(303);
-    expect(await page(a1)).toContain('No such session of yours');
-    expect((await request(server).get('/profile').set('Cookie', bob2)).status).toBe(200);
-
-    const end = await request(server).post('/sessions/end').type('form').set(sameOrigin).set('Cookie', a1).send({ handle: a2Handle });
-    expect(end.status).toBe(303);
-    expect(end.headers.location).toBe('/profile');
-    const after = await page(a1);
-    expect(after).toContain('That session has been ended.');
-    expect(handlesIn(after)).not.toContain(a2Handle);
-    expect((await request(server).get('/profile').set('Cookie', a2)).status).toBe(401);
-  });
-
-  it('"log out everywhere else" ends every other session of the user and keeps this one', async () => {
-    const keep = await loginAs('bob');
-    const others = [await loginAs('bob'), await loginAs('bob')];
-    const alice = await loginAs('alice');
-    const res = await request(server).post('/sessions/end-others').set(sameOrigin).set('Cookie', keep);
-    expect(res.status).toBe(303);
-    const page = (await request(server).get('/profile').set('Cookie', keep)).text;
-    expect(sessionCount(page)).toBe(1);
-    expect(page).toMatch(/Logged out everywhere else \(\d+ sessions? ended\)/);
-    for (const c of others) expect((await request(server).get('/profile').set('Cookie', c)).status).toBe(401);
-    expect((await request(server).get('/profile').set('Cookie', alice)).status).toBe(200);
-  });
-});
-
-describe('demo: logout', () => {
-  it('ends the session, clears the cookie and redirects to /login', async () => {
-    const cookie = await loginAs('alice');
-    const res = await request(server).post('/logout').set(sameOrigin).set('Cookie', cookie);
-    expect(res.status).toBe(303);
-    expect(res.headers.location).toBe('/login');
-    expect(sessionLine(res)).toMatch(/^__Host-sid=; Max-Age=0/);
-    expect((await request(server).get('/profile').set('Cookie', cookie)).status).toBe(401);
-    const loginPage = await request(server).get('/login').set('Cookie', cookie);
-    expect(loginPage.text).not.toContain('Signed in as');
-  });
-
-});
-
-describe('demo: configuration', () => {
-  it('the secret is the public demo constant only when SESSION_SECRET is unset', async () => {
-    const { demoSecret, DEMO_ONLY_INSECURE_SECRET } = await import('../demo/app.module.js');
-    expect(demoSecret({})).toEqual({ secret: DEMO_ONLY_INSECURE_SECRET, isDemoSecret: true });
-    expect(demoSecret({ SESSION_SECRET: 'x'.repeat(40) })).toEqual({ secret: 'x'.repeat(40), isDemoSecret: false });
+  describe('demo: configuration', () => {
+    it('the secret is the public demo constant only when SESSION_SECRET is unset', async () => {
+      const { demoSecret, DEMO_ONLY_INSECURE_SECRET } = await import('../demo/app.module.js');
+      expect(demoSecret({})).toEqual({ secret: DEMO_ONLY_INSECURE_SECRET, isDemoSecret: true });
+      expect(demoSecret({ SESSION_SECRET: 'x'.repeat(40) })).toEqual({ secret: 'x'.repeat(40), isDemoSecret: false });
+    });
   });
 });
