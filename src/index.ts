@@ -10,5 +10,7 @@ export { SessionDataTooLargeError, SessionStoreUnavailableError } from './sessio
 export type { SessionStore, SessionRecord, SessionPatch, StoredSessionSummary } from './stores/session.store.js';
 export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm.store.js';
 export { MemorySessionStore } from './stores/memory.store.js';
+export { RedisSessionStore, type RedisSessionStoreOptions } from './stores/redis.store.js';
+export { SessionSealer } from './stores/session.seal.js';
 export { SessionEntity } from './stores/session.entity.js';
 export { CreateSessionsTable1764000000000 } from './stores/session.migration.js';

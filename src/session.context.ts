@@ -1,15 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { ExecutionContext } from '@nestjs/common';
 import { LazySession } from './session.handle.js';
 import type { SessionRuntime } from './session.runtime.js';
-import type { ExecutionContext } from '@nestjs/common';
+import type { HeldRequest } from './http/http.adapter.js';
 
 /**
  * What the middleware records for one request: the platform's request and response, and the
  * session handle once somebody asks for it. Deliberately tiny: most requests never go further.
  */
-export class RequestContext {
+export class RequestContext implements HeldRequest {
   private handle: LazySession | undefined = undefined;
-  /** Middleware sees the platform's raw response; guards and interceptors swap in the richer one. */
+  /** Middleware sees the platform's raw response; guards and decorators swap in the richer one. */
   constructor(readonly rt: SessionRuntime, readonly req: unknown, public res: unknown) {}
 
   /** The session of this request, made on first demand and shared by every caller. */
@@ -17,9 +18,9 @@ export class RequestContext {
     return (this.handle ??= new LazySession(this.rt, this));
   }
 
-  /** The handle if anybody asked for it; the interceptor's check on the hot path. */
-  get touched(): LazySession | undefined {
-    return this.handle;
+  /** Stores what the request changed, unless it ends in a 5xx; nothing to do for an unused session. */
+  beforeSend(status: number): Promise<void> | undefined {
+    return status < 500 ? this.handle?.commit() : undefined;
   }
 }
 
@@ -31,7 +32,7 @@ export function attachContext(req: object, ctx: RequestContext): void {
   (req as Record<symbol, RequestContext>)[CONTEXT] = ctx;
 }
 
-/** The context of a request object as a guard, pipe or interceptor sees it (Fastify wraps the raw one). */
+/** The context of a request object as a guard, pipe or hook sees it (Fastify wraps the raw one). */
 export function contextOf(req: unknown): RequestContext | undefined {
   if (req && typeof req === 'object') {
     const r = req as Record<symbol, RequestContext | undefined> & { raw?: Record<symbol, RequestContext | undefined> };
@@ -42,9 +43,9 @@ export function contextOf(req: unknown): RequestContext | undefined {
 }
 
 /**
- * The context as a guard, interceptor or parameter decorator sees it: it adopts that layer's
- * response object (Fastify's reply), and re-enters the async context where a platform's body
- * parsing lost it, so that CurrentSession works in the handler.
+ * The context as a guard or parameter decorator sees it: it adopts that layer's response object
+ * (Fastify's reply), and, where CurrentSession is in use, re-enters the async context that a
+ * platform's body parsing may have lost, so that CurrentSession works in the handler.
  */
 export function contextOfExecution(execution: ExecutionContext): RequestContext | undefined {
   if (execution.getType() !== 'http') return undefined;
@@ -52,7 +53,7 @@ export function contextOfExecution(execution: ExecutionContext): RequestContext 
   const ctx = contextOf(http.getRequest());
   if (!ctx) return undefined;
   ctx.res = http.getResponse();
-  if (requestContextStorage.getStore() !== ctx) requestContextStorage.enterWith(ctx);
+  if (ctx.rt.tracksRequests && requestContextStorage.getStore() !== ctx) requestContextStorage.enterWith(ctx);
   return ctx;
 }
 

@@ -81,9 +81,16 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     return (this.loading ??= this.doLoad());
   }
 
+  /** First use in this request: the response now depends on the cookie, and must wait for commit(). */
+  private begin(): void {
+    const { http } = this.rt;
+    http.addVary(this.ctx.res, 'Cookie');
+    http.holdResponse(this.ctx.res, (status) => this.ctx.beforeSend(status));
+  }
+
   private async doLoad(): Promise<void> {
     const { http, options } = this.rt;
-    http.addVary(this.ctx.res, 'Cookie');
+    this.begin();
     const found = findCookie(http.header(this.ctx.req, 'cookie'), options.cookie.name);
     if (found.kind === 'absent') return;
     this.hadCookie = true;
@@ -199,7 +206,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     } else {
       // Ending needs no load: the verified cookie names the row to delete.
       this.loading = Promise.resolve();
-      this.rt.http.addVary(this.ctx.res, 'Cookie');
+      this.begin();
       this.hadCookie = findCookie(this.rt.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name).kind !== 'absent';
       id = this.cookieSessionId();
     }

@@ -5,14 +5,23 @@
  * Returns the serialized JSON.
  */
 export function toJson(key: string, value: unknown): string {
+  if (LONE_SURROGATE.test(key)) throw new TypeError(`session key ${JSON.stringify(key)} holds an unpaired surrogate: not storable as UTF-8`);
+  // SQLite's json_patch cuts a top-level key at U+0000 ('a\u0000b' would overwrite 'a').
+  if (key.includes('\u0000')) throw new TypeError(`session key ${JSON.stringify(key)} holds U+0000: not allowed in a session key`);
   check(key, value, [], '');
   return JSON.stringify(value);
 }
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function check(key: string, value: unknown, stack: object[], path: string): void {
   const where = () => `session value '${key}'${path ? ` at ${path}` : ''}`;
   switch (typeof value) {
     case 'string':
+      // Not UTF-8: PostgreSQL's jsonb refuses it and MariaDB's JSON_MERGE_PATCH turns the whole
+      // session into NULL, which would make every later write to the session fail.
+      if (LONE_SURROGATE.test(value)) throw new TypeError(`${where()} holds an unpaired surrogate: not storable as UTF-8`);
+      return;
     case 'boolean':
       return;
     case 'number':
@@ -37,7 +46,10 @@ function check(key: string, value: unknown, stack: object[], path: string): void
       throw new TypeError(`${where()} is a ${proto?.constructor?.name ?? 'non-plain object'}: only plain objects, arrays and primitives round-trip through JSON`);
     }
     if (Object.getOwnPropertySymbols(obj).length > 0) throw new TypeError(`${where()} has symbol keys: not a JSON value`);
-    for (const k of Object.keys(obj)) check(key, (obj as Record<string, unknown>)[k], stack, `${path}.${k}`);
+    for (const k of Object.keys(obj)) {
+      if (LONE_SURROGATE.test(k)) throw new TypeError(`${where()} has a key with an unpaired surrogate: not storable as UTF-8`);
+      check(key, (obj as Record<string, unknown>)[k], stack, `${path}.${k}`);
+    }
   }
   stack.pop();
 }

@@ -19,7 +19,8 @@ export class SessionMiddleware implements NestMiddleware {
     if (this.rt.options.csrf && STATE_CHANGING.has(this.rt.http.method(req)) && !this.crossSiteAllowed(req)) {
       throw new ForbiddenException('Cross-site request refused');
     }
-    requestContextStorage.run(ctx, next);
+    if (this.rt.tracksRequests) requestContextStorage.run(ctx, next);
+    else next();
   }
 
   private crossSiteAllowed(req: object): boolean {

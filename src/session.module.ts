@@ -1,11 +1,11 @@
 import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
+import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './session.module-definition.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from './session.constants.js';
 import { SessionRuntime } from './session.runtime.js';
 import { SessionMiddleware } from './session.middleware.js';
-import { SessionInterceptor } from './session.interceptor.js';
+import { SessionBootstrap } from './session.bootstrap.js';
 import { SessionAuthGuard } from './session.guard.js';
 import { CurrentSession } from './current-session.js';
 import { SessionManager } from './session.manager.js';
@@ -13,9 +13,12 @@ import { createDefaultStore } from './session.default-store.js';
 
 /**
  * Sessions for the whole application: import SessionModule.forRoot({ secret }) (or forRootAsync)
- * once. It installs its middleware and a global interceptor itself; the module is global.
+ * once; the module is global. It installs its middleware itself, and stores a used session in a
+ * before-send hook of the platform rather than in a global interceptor: any global interceptor moves
+ * every route of the application onto Nest's slower interceptor path.
  */
 @Module({
+  imports: [DiscoveryModule],
   providers: [
     { provide: SESSION_OPTIONS, useFactory: (o: SessionModuleOptions) => resolveSessionOptions(o), inject: [MODULE_OPTIONS_TOKEN] },
     {
@@ -29,7 +32,7 @@ import { createDefaultStore } from './session.default-store.js';
     SessionAuthGuard,
     CurrentSession,
     SessionManager,
-    { provide: APP_INTERCEPTOR, useClass: SessionInterceptor },
+    SessionBootstrap,
   ],
   exports: [CurrentSession, SessionManager, SessionAuthGuard, SessionRuntime],
 })

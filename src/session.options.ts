@@ -39,6 +39,12 @@ export interface SessionModuleOptions {
   pruneInterval?: number;
   /** File of the embedded SQLite store used when no `store` is given. Default './sessions.sqlite'. */
   sqlitePath?: string;
+  /**
+   * Run each request in AsyncLocalStorage, which CurrentSession and SessionManager need. Default:
+   * on exactly when something injects either of them (found at start-up); set true when you only
+   * resolve them dynamically (moduleRef.get).
+   */
+  trackRequests?: boolean;
 }
 
 /** Options after defaults and validation: every field set, computed once at start-up. */
@@ -56,6 +62,7 @@ export interface ResolvedSessionOptions {
   storeTimeout: number;
   pruneInterval: number;
   sqlitePath: string;
+  trackRequests?: boolean;
 }
 
 const MINUTE = 60_000;
@@ -138,5 +145,6 @@ export function resolveSessionOptions(options: SessionModuleOptions | undefined)
     storeTimeout,
     pruneInterval,
     sqlitePath: options.sqlitePath ?? 'sessions.sqlite',
+    trackRequests: options.trackRequests === undefined ? undefined : options.trackRequests === true,
   };
 }

@@ -1,5 +1,4 @@
-import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { ResolvedSessionOptions } from './session.options.js';
 import type { SessionStore, StoredSessionSummary } from './stores/session.store.js';
 import type { SessionEventType } from './session.events.js';
@@ -8,7 +7,6 @@ import { SessionStoreUnavailableError } from './session.errors.js';
 import { CookieWriter } from './session.cookie.js';
 import type { SessionHttpAdapter } from './http/http.adapter.js';
 import { ExpressHttpAdapter } from './http/express.adapter.js';
-import { FastifyHttpAdapter } from './http/fastify.adapter.js';
 
 /**
  * The module's core, a singleton: the resolved options, the store, the cookie writer and the HTTP
@@ -17,8 +15,10 @@ import { FastifyHttpAdapter } from './http/fastify.adapter.js';
 @Injectable()
 export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
   readonly cookies: CookieWriter;
-  /** Chosen at init, when the application's platform is known. */
+  /** Chosen at init, when the application's platform is known (SessionBootstrap). */
   http: SessionHttpAdapter = new ExpressHttpAdapter();
+  /** Whether requests run inside AsyncLocalStorage, for CurrentSession (SessionBootstrap). */
+  tracksRequests = true;
   private readonly logger = new Logger('SessionModule');
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
@@ -27,13 +27,11 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
     @Inject(SESSION_OPTIONS) readonly options: ResolvedSessionOptions,
     @Inject(SESSION_STORE) readonly store: SessionStore,
     @Inject(SESSION_STORE_OWNED) private readonly ownsStore: boolean,
-    @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {
     this.cookies = new CookieWriter(options.cookie);
   }
 
   onModuleInit(): void {
-    if (this.adapterHost?.httpAdapter?.getType() === 'fastify') this.http = new FastifyHttpAdapter();
     if (this.options.pruneInterval > 0) {
       this.sweeper = setInterval(() => {
         if (this.sweeping) return;

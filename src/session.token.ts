@@ -36,7 +36,9 @@ export function verifyCookieValue(value: string, secrets: readonly string[]): st
   const sig = value.slice(44);
   if (!B64.test(token) || !B64.test(sig)) return undefined;
   const given = Buffer.from(sig, 'base64url');
-  if (given.length !== 32) return undefined;
+  // Only the one canonical spelling: the last character's 2 spare bits would otherwise give each
+  // signature four accepted spellings.
+  if (given.length !== 32 || given.toString('base64url') !== sig) return undefined;
   let ok = false;
   for (const secret of secrets) ok = timingSafeEqual(given, mac(secret, token)) || ok;
   return ok ? token : undefined;

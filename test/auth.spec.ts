@@ -6,19 +6,10 @@ import { CountingLogger } from './support/counting-logger.js';
 import { describeEngines, openStore, type Engine } from './support/databases.js';
 import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { Client, sleep } from './support/http.js';
+import { breakable } from './support/breakable.js';
 import { SessionAuthGuard, type SessionEvent, type SessionModuleOptions, type SessionStore, type TypeOrmSessionStore } from '../src/index.js';
 
 const quote = (engine: Engine, t: string) => (engine === 'mariadb' ? `\`${t}\`` : `"${t}"`);
-
-/** A real store whose calls can be made to fail, to check that guards fail closed. */
-function breakable(inner: SessionStore): SessionStore & { broken: boolean } {
-  const wrapper = { broken: false } as SessionStore & { broken: boolean };
-  for (const method of ['load', 'create', 'update', 'destroy', 'listByUser', 'destroyByUser', 'destroyByHandle', 'prune'] as const) {
-    (wrapper as unknown as Record<string, unknown>)[method] = (...args: unknown[]) =>
-      wrapper.broken ? Promise.reject(new Error('connection refused')) : (inner[method] as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
-  }
-  return wrapper;
-}
 
 for (const platform of PLATFORMS) await describeEngines(`authentication on ${platform}`, (engine) => {
   const table = `auth_${platform}_${engine}`;

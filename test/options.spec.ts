@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import { Injectable, Module } from '@nestjs/common';
+import { Controller, Get, Injectable, Module, type Provider, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { MemorySessionStore, SessionModule, type SessionModuleOptions, type SessionStore } from '../src/index.js';
+import { MemorySessionStore, Session, SessionModule, type SessionHandle, type SessionModuleOptions, type SessionStore } from '../src/index.js';
+import { SessionRuntime } from '../src/session.runtime.js';
 import { resolveSessionOptions } from '../src/session.options.js';
 import { createTestApp, CartService, OpenController, SECRET, TestController } from './support/test-app.js';
 import { Client } from './support/http.js';
@@ -91,5 +92,46 @@ describe('CurrentSession outside a request', () => {
     const cart = app.get(CartService);
     await expect(cart.items()).rejects.toThrow(/no current request/);
     await app.close();
+  });
+});
+
+describe('request tracking (AsyncLocalStorage) is used only where needed', () => {
+  @Controller()
+  class DecoratorsOnly {
+    @Get('n')
+    async n(@Session() s: SessionHandle) {
+      const n = ((await s.get<number>('n')) ?? 0) + 1;
+      await s.set('n', n);
+      return { n };
+    }
+  }
+
+  async function runtimeOf(controllers: Type[], providers: Provider[], options: Partial<SessionModuleOptions> = {}) {
+    const moduleRef = await Test.createTestingModule({
+      imports: [SessionModule.forRoot({ secret: SECRET, store: new MemorySessionStore(), pruneInterval: 0, ...options })],
+      controllers,
+      providers,
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.init();
+    return { app, rt: app.get(SessionRuntime) };
+  }
+
+  it('is off when nothing injects CurrentSession or SessionManager, and sessions still work', async () => {
+    const { app, rt } = await runtimeOf([DecoratorsOnly], []);
+    expect(rt.tracksRequests).toBe(false);
+    const c = new Client(app);
+    expect((await c.get('/n')).body).toEqual({ n: 1 });
+    expect((await c.get('/n')).body).toEqual({ n: 2 });
+    await app.close();
+  });
+
+  it('is on when a provider injects CurrentSession, or when asked for', async () => {
+    const injected = await runtimeOf([DecoratorsOnly], [CartService]);
+    expect(injected.rt.tracksRequests).toBe(true);
+    await injected.app.close();
+    const asked = await runtimeOf([DecoratorsOnly], [], { trackRequests: true });
+    expect(asked.rt.tracksRequests).toBe(true);
+    await asked.app.close();
   });
 });

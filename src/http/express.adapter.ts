@@ -1,5 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { SessionHttpAdapter } from './http.adapter.js';
+import { UNAVAILABLE_BODY, type SessionHttpAdapter } from './http.adapter.js';
+
+type Call = [method: 'write' | 'end', args: unknown[]];
 
 /**
  * Express: its request and response are Node's own, extended. Also what Fastify's middleware layer
@@ -32,5 +34,56 @@ export class ExpressHttpAdapter implements SessionHttpAdapter {
     const lower = field.toLowerCase();
     if (text.split(',').some((f) => f.trim() === '*' || f.trim().toLowerCase() === lower)) return;
     r.setHeader('vary', `${text}, ${field}`);
+  }
+
+  /**
+   * Headers leave with the first write() or end(), so both are held: the first of them starts
+   * `beforeSend`, and what the handler writes meanwhile is queued (write() answers false, so a
+   * piped stream waits for 'drain') and replayed, in order, once it has settled.
+   */
+  holdResponse(res: unknown, beforeSend: (status: number) => Promise<void> | undefined): void {
+    const r = res as ServerResponse;
+    if (r.headersSent) return;
+    const write = r.write as (...args: unknown[]) => boolean;
+    const end = r.end as (...args: unknown[]) => ServerResponse;
+    const queue: Call[] = [];
+    let started = false;
+    const release = () => {
+      r.write = write as typeof r.write;
+      r.end = end as typeof r.end;
+      for (const [method, args] of queue) {
+        if (method === 'write') write.apply(r, args);
+        else end.apply(r, args);
+      }
+      queue.length = 0;
+      r.emit('drain');
+    };
+    const fail = () => {
+      r.write = write as typeof r.write;
+      r.end = end as typeof r.end;
+      queue.length = 0;
+      if (r.headersSent) return void r.destroy();
+      for (const name of r.getHeaderNames()) if (name !== 'vary') r.removeHeader(name);
+      r.statusCode = 503;
+      r.setHeader('content-type', 'application/json; charset=utf-8');
+      r.setHeader('cache-control', 'no-store');
+      end.call(r, UNAVAILABLE_BODY);
+    };
+    const hold = (method: 'write' | 'end', args: unknown[]) => {
+      queue.push([method, args]);
+      if (started) return;
+      started = true;
+      const pending = beforeSend(r.statusCode);
+      if (pending) pending.then(release, fail);
+      else release();
+    };
+    r.write = function (...args: unknown[]) {
+      hold('write', args);
+      return (r.write as unknown) === write;
+    } as typeof r.write;
+    r.end = function (...args: unknown[]) {
+      hold('end', args);
+      return r;
+    } as typeof r.end;
   }
 }

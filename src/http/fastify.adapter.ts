@@ -1,18 +1,25 @@
-import type { SessionHttpAdapter } from './http.adapter.js';
+import { UNAVAILABLE_BODY, type HeldRequest, type SessionHttpAdapter } from './http.adapter.js';
 import { ExpressHttpAdapter } from './express.adapter.js';
 
 interface ReplyLike {
   raw: unknown;
+  statusCode: number;
   header(name: string, value: unknown): unknown;
   getHeader(name: string): unknown;
+  code(status: number): unknown;
+}
+
+interface FastifyLike {
+  addHook(name: 'onSend', hook: (request: unknown, reply: ReplyLike, payload: unknown) => Promise<unknown>): unknown;
 }
 
 const isReply = (res: unknown): res is ReplyLike =>
   typeof res === 'object' && res !== null && 'raw' in res && typeof (res as ReplyLike).header === 'function';
 
 /**
- * Fastify: headers go through the reply, so they survive Fastify's own header handling. Before a
- * guard or interceptor has seen the reply (in middleware) only Node's raw objects exist.
+ * Fastify: headers go through the reply, and the session is stored in an onSend hook, which Fastify
+ * awaits before it writes anything. Before a guard or decorator has seen the reply (in middleware)
+ * only Node's raw objects exist, so those fall back to the raw response.
  */
 export class FastifyHttpAdapter implements SessionHttpAdapter {
   private readonly raw = new ExpressHttpAdapter();
@@ -43,5 +50,28 @@ export class FastifyHttpAdapter implements SessionHttpAdapter {
     const text = Array.isArray(prev) ? prev.join(', ') : String(prev);
     if (text.split(',').some((f) => f.trim() === '*' || f.trim().toLowerCase() === field.toLowerCase())) return;
     res.header('vary', `${text}, ${field}`);
+  }
+
+  /** Nothing per request: the onSend hook installed at start-up does the holding. */
+  holdResponse(): void {}
+
+  install(instance: unknown, find: (req: unknown) => HeldRequest | undefined): void {
+    (instance as FastifyLike).addHook('onSend', async (request, reply, payload) => {
+      const found = find(request);
+      if (!found) return payload;
+      // From here on, headers are written through the reply.
+      found.res = reply;
+      const pending = found.beforeSend(reply.statusCode);
+      if (!pending) return payload;
+      try {
+        await pending;
+        return payload;
+      } catch {
+        reply.code(503);
+        reply.header('content-type', 'application/json; charset=utf-8');
+        reply.header('cache-control', 'no-store');
+        return UNAVAILABLE_BODY;
+      }
+    });
   }
 }

@@ -1,7 +1,7 @@
 /**
- * The few HTTP operations the module needs, on the objects that NestJS middleware sees. Everything
- * platform-specific lives behind this interface; the rest of the module never asks which platform
- * it runs on.
+ * The few HTTP operations the module needs, on the objects the platform hands to middleware, guards
+ * and decorators. Everything platform-specific lives behind this interface; the rest of the module
+ * never asks which platform it runs on.
  */
 export interface SessionHttpAdapter {
   header(req: unknown, name: string): string | string[] | undefined;
@@ -11,4 +11,22 @@ export interface SessionHttpAdapter {
   setHeader(res: unknown, name: string, value: string): void;
   /** Adds a field to Vary without repeating it. */
   addVary(res: unknown, field: string): void;
+  /**
+   * Runs `beforeSend` with the final status when the response is about to be sent, and holds the
+   * response (headers and body) until its promise settles; a rejection is answered with 503.
+   * Called only for requests that used their session: the others pay nothing.
+   */
+  holdResponse(res: unknown, beforeSend: (status: number) => Promise<void> | undefined): void;
+  /** Once at start-up, with the platform's own instance (an Express app, a Fastify server). */
+  install?(instance: unknown, find: (req: unknown) => HeldRequest | undefined): void;
 }
+
+/** A request as the adapter sees it at send time. */
+export interface HeldRequest {
+  res: unknown;
+  /** Undefined when there is nothing to wait for (the session was not used). */
+  beforeSend(status: number): Promise<void> | undefined;
+}
+
+/** The body of the 503 answered when storing the session failed: Nest's usual error shape. */
+export const UNAVAILABLE_BODY = JSON.stringify({ statusCode: 503, message: 'Session store unavailable', error: 'Service Unavailable' });

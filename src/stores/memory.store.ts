@@ -32,7 +32,8 @@ export class MemorySessionStore implements SessionStore {
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
     const row = this.rows.get(id);
-    if (!row) return false;
+    // Gone, or expired meanwhile: an expired session is never brought back.
+    if (!row || row.record.expiresAt <= patch.lastSeenAt) return false;
     if (patch.replace) row.data = new Map(Object.keys(patch.replace).map((k) => [k, JSON.stringify(patch.replace![k])]));
     for (const k of patch.unset ?? []) row.data.delete(k);
     for (const k of Object.keys(patch.set ?? {})) row.data.set(k, JSON.stringify(patch.set![k]));

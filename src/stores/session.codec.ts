@@ -1,3 +1,5 @@
+import type { SessionSealer } from './session.seal.js';
+
 /**
  * Stored data format shared by the SQL stores: every value is boxed in a one-element array, so that
  * a JSON merge patch (RFC 7396, which SQLite's json_patch and MySQL's JSON_MERGE_PATCH implement)
@@ -34,4 +36,93 @@ export function decodeData(text: unknown): Record<string, unknown> {
 /** Assignment that treats '__proto__' as an ordinary key. */
 export function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/*
+ * Sealed format (encryptionKeys given, see session.seal.ts): the same boxed layout, but each key is
+ * the HMAC of the data key's name and each box holds the sealed `[name, value]`. Merges stay per key.
+ */
+
+/** A whole data object, sealed value by value. */
+export function encodeSealedData(sealer: SessionSealer, data: Record<string, unknown>): string {
+  const boxed: Record<string, unknown[]> = {};
+  for (const k of Object.keys(data)) {
+    const e = sealer.seal(k, data[k]);
+    boxed[e.name] = [e.sealed];
+  }
+  return JSON.stringify(boxed);
+}
+
+/**
+ * A patch in hashed names: `set` maps hashed names to sealed values; `unset` lists hashed names to
+ * remove, including every name a set key had under an older key (so a key rotation leaves no copy).
+ */
+export function sealPatch(sealer: SessionSealer, set: Record<string, unknown> | undefined, unset: readonly string[] | undefined): { set: Record<string, string>; unset: string[] } {
+  const sealedSet: Record<string, string> = {};
+  const sealedUnset: string[] = [];
+  if (unset) for (const k of unset) sealedUnset.push(sealer.hashName(k), ...sealer.staleNames(k));
+  if (set) {
+    for (const k of Object.keys(set)) {
+      const e = sealer.seal(k, set[k]);
+      sealedSet[e.name] = e.sealed;
+      if (sealer.size > 1) sealedUnset.push(...sealer.staleNames(k));
+    }
+  }
+  return { set: sealedSet, unset: sealedUnset };
+}
+
+/**
+ * Opens stored (hashed name, sealed value) entries. Null when any of them does not open: a value
+ * sealed under an unknown key or altered makes the whole session read as absent.
+ */
+export function openEntries(sealer: SessionSealer, entries: Iterable<[string, unknown]>): Record<string, unknown> | null {
+  const data: Record<string, unknown> = {};
+  let from: Map<string, number> | undefined;
+  for (const [hashed, sealed] of entries) {
+    const opened = sealer.open(hashed, sealed);
+    if (!opened) return null;
+    if (Object.prototype.hasOwnProperty.call(data, opened.name)) {
+      // A copy under an older key that a concurrent writer had not yet removed: the newer key wins.
+      if ((from?.get(opened.name) ?? 0) <= opened.keyIndex) continue;
+    }
+    (from ??= new Map()).set(opened.name, opened.keyIndex);
+    defineOwn(data, opened.name, opened.value);
+  }
+  return data;
+}
+
+/** The SQL stores' sealed `data` column; null when it is not sealed data that opens. */
+export function decodeSealedData(sealer: SessionSealer, text: unknown): Record<string, unknown> | null {
+  let parsed: unknown;
+  try {
+    parsed = typeof text === 'string' ? JSON.parse(text) : text;
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  const entries: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(parsed)) {
+    if (!Array.isArray(v) || v.length !== 1) return null;
+    entries.push([k, v[0]]);
+  }
+  return openEntries(sealer, entries);
+}
+
+/**
+ * PostgreSQL's jsonb (which the atomic merge casts to) and text cannot hold U+0000. A bijective
+ * escape on the JSON text: the escape of NUL becomes U+E000 '0', and a U+E000 of the data becomes
+ * U+E000 '1'. Escaped backslashes are matched first so that `\\u0000` (a backslash, then "u0000")
+ * is left alone.
+ */
+const NUL_OR_MARK = /\\\\|\\u0000|\ue000/g;
+const MARKED = /\\\\|\ue000([01])/g;
+
+export function escapeNul(json: string): string {
+  if (!json.includes('\\u0000') && !json.includes('\ue000')) return json;
+  return json.replace(NUL_OR_MARK, (m) => (m === '\\\\' ? m : m === '\ue000' ? '\ue0001' : '\ue0000'));
+}
+
+export function unescapeNul(json: string): string {
+  if (!json.includes('\ue000')) return json;
+  return json.replace(MARKED, (m, kind: string | undefined) => (kind === undefined ? m : kind === '0' ? '\\u0000' : '\ue000'));
 }

@@ -55,7 +55,10 @@ export interface SessionStore {
   load(id: string): Promise<SessionRecord | null>;
   /** Store a new session. */
   create(record: SessionRecord): Promise<void>;
-  /** Apply a patch; false when no session has this id any more (nothing is written then). */
+  /**
+   * Apply a patch; false when no session has this id any more, or its stored expiresAt is at or
+   * before `patch.lastSeenAt` (expired meanwhile): nothing is written then.
+   */
   update(id: string, patch: SessionPatch): Promise<boolean>;
   /** Delete; the deleted session's summary, or null when there was none. */
   destroy(id: string): Promise<StoredSessionSummary | null>;

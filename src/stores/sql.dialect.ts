@@ -76,7 +76,7 @@ export class SqlDialect {
 
   /**
    * UPDATE for a shape. Parameters, in order: [newId], [replace | mergeSet (+ unset array on PG)],
-   * [userId, authAt, remember], lastSeenAt, expiresAt, id.
+   * [userId, authAt, remember], lastSeenAt, expiresAt, id, now (the row must not have expired).
    */
   update(shape: number): string {
     let sql = this.updates.get(shape);
@@ -104,7 +104,8 @@ export class SqlDialect {
     }
     if (shape & UpdateShape.Login) sets.push(`user_id = ${p()}`, `auth_at = ${p()}`, `remember = ${p()}`);
     sets.push(`last_seen_at = ${p()}`, `expires_at = ${p()}`, 'version = version + 1');
-    return `UPDATE ${this.quote(this.table)} SET ${sets.join(', ')} WHERE id = ${p()}`;
+    // An expired row is never brought back by a write that loaded it while it was still live.
+    return `UPDATE ${this.quote(this.table)} SET ${sets.join(', ')} WHERE id = ${p()} AND expires_at > ${p()}`;
   }
 
   /** DDL for the table and its indexes; `ifNotExists` for the store's createTable option. */

@@ -1,6 +1,7 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { decodeData, encodeData, encodePatch } from './session.codec.js';
+import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, sealPatch, unescapeNul } from './session.codec.js';
+import { SessionSealer } from './session.seal.js';
 import { SqlDialect, UpdateShape, type SqlFamily } from './sql.dialect.js';
 
 export interface TypeOrmSessionStoreOptions {
@@ -12,6 +13,13 @@ export interface TypeOrmSessionStoreOptions {
   pruneBatchSize?: number;
   /** Close the DataSource in close(); for a DataSource the store made itself. Default false. */
   ownsDataSource?: boolean;
+  /**
+   * Encryption at rest (AES-256-GCM): each at least 32 characters; the first seals, all open, so a
+   * new key goes first and an old one stays listed until its sessions have expired. Data key names
+   * are stored as keyed hashes and each value is sealed on its own. A row that does not open (a
+   * removed key, tampering) reads as no session. Default: none, data stored as plain JSON.
+   */
+  encryptionKeys?: string[];
 }
 
 interface QueryResultLike {
@@ -56,7 +64,10 @@ function summary(row: Record<string, unknown>): StoredSessionSummary {
  */
 export class TypeOrmSessionStore implements SessionStore {
   private readonly sql: SqlDialect;
+  /** PostgreSQL: NUL escaping of the JSON text (see escapeNul). */
+  private readonly pg: boolean;
   private ready: Promise<void> | undefined;
+  private readonly sealer: SessionSealer | undefined;
 
   constructor(private readonly dataSource: DataSource, private readonly options: TypeOrmSessionStoreOptions = {}) {
     const type = String(dataSource.options.type);
@@ -68,6 +79,8 @@ export class TypeOrmSessionStore implements SessionStore {
     const batch = options.pruneBatchSize ?? 1000;
     if (!Number.isInteger(batch) || batch < 1) throw new Error('nestjs-lazy-session: pruneBatchSize must be a positive whole number');
     this.sql = new SqlDialect(family, table, returning, batch);
+    this.pg = family === 'postgres';
+    this.sealer = options.encryptionKeys === undefined ? undefined : new SessionSealer(options.encryptionKeys);
   }
 
   /** The DDL this store expects, for hand-written migrations. */
@@ -102,15 +115,20 @@ export class TypeOrmSessionStore implements SessionStore {
     const { records } = await this.run(this.sql.load, [id]);
     const row = records?.[0];
     if (!row) return null;
+    const text = this.pg && typeof row.data === 'string' ? unescapeNul(row.data) : row.data;
+    const data = this.sealer ? decodeSealedData(this.sealer, text) : decodeData(text);
+    // Sealed data that does not open (unknown key, tampered): no session, never an error.
+    if (data === null) return null;
     return {
       ...summary(row),
-      data: decodeData(row.data),
+      data,
       remember: num(row.remember) === 1 || row.remember === true,
     };
   }
 
   async create(r: SessionRecord): Promise<void> {
-    await this.run(this.sql.insert, [r.id, r.handle, encodeData(r.data), r.userId, r.createdAt, r.lastSeenAt, r.expiresAt, r.authAt, r.remember ? 1 : 0]);
+    const data = this.sealer ? encodeSealedData(this.sealer, r.data) : encodeData(r.data);
+    await this.run(this.sql.insert, [r.id, r.handle, this.pg ? escapeNul(data) : data, r.userId, r.createdAt, r.lastSeenAt, r.expiresAt, r.authAt, r.remember ? 1 : 0]);
   }
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
@@ -122,17 +140,21 @@ export class TypeOrmSessionStore implements SessionStore {
     }
     if (patch.replace !== undefined) {
       shape |= UpdateShape.Replace;
-      params.push(encodeData({ ...patch.replace, ...patch.set }));
+      const all = { ...patch.replace, ...patch.set };
+      const text = this.sealer ? encodeSealedData(this.sealer, all) : encodeData(all);
+      params.push(this.pg ? escapeNul(text) : text);
     } else if ((patch.set && Object.keys(patch.set).length > 0) || (patch.unset && patch.unset.length > 0)) {
       shape |= UpdateShape.Merge;
-      if (this.sql.family === 'postgres') params.push(encodePatch(patch.set, undefined), patch.unset ?? []);
-      else params.push(encodePatch(patch.set, patch.unset));
+      let { set, unset } = patch;
+      if (this.sealer) ({ set, unset } = sealPatch(this.sealer, set, unset));
+      if (this.pg) params.push(escapeNul(encodePatch(set, undefined)), unset ?? []);
+      else params.push(encodePatch(set, unset));
     }
     if (patch.login) {
       shape |= UpdateShape.Login;
       params.push(patch.login.userId, patch.login.authAt, patch.login.remember ? 1 : 0);
     }
-    params.push(patch.lastSeenAt, patch.expiresAt, id);
+    params.push(patch.lastSeenAt, patch.expiresAt, id, patch.lastSeenAt);
     const { affected } = await this.run(this.sql.update(shape), params);
     return (affected ?? 0) > 0;
   }

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Injectable, InternalServerErrorException, Param, Post, type INestApplication, type Type } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Delete, Get, HttpCode, Injectable, InternalServerErrorException, Param, Post, Redirect, StreamableFile, type INestApplication, type Type } from '@nestjs/common';
+import { Readable } from 'node:stream';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
   Authenticated, CurrentSession, Public, Session, SessionManager, SessionModule, SessionValue, UserId,
@@ -66,6 +67,21 @@ export class TestController {
   async put(@Session() s: SessionHandle, @Param('key') key: string, @Body() body: { value: unknown }) {
     await s.set(key, body.value);
     return { ok: true };
+  }
+
+  /** Redirects straight after writing: the next request must see the write (express-session #167). */
+  @Post('set-and-redirect')
+  @Redirect('/read', 303)
+  async setAndRedirect(@Session() s: SessionHandle, @Body() body: Record<string, unknown>) {
+    for (const [k, v] of Object.entries(body)) await s.set(k, v);
+  }
+
+  /** Streams its body: the session is stored before the first byte (and its headers) leave. */
+  @Post('set-and-stream')
+  @HttpCode(200)
+  async setAndStream(@Session() s: SessionHandle, @Body() body: Record<string, unknown>) {
+    for (const [k, v] of Object.entries(body)) await s.set(k, v);
+    return new StreamableFile(Readable.from(['chunk-1,', 'chunk-2,', 'chunk-3']), { type: 'text/plain' });
   }
 
   @Post('set-slow/:ms')

@@ -1,0 +1,50 @@
+import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService, HttpAdapterHost } from '@nestjs/core';
+import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+import { SessionRuntime } from './session.runtime.js';
+import { CurrentSession } from './current-session.js';
+import { SessionManager } from './session.manager.js';
+import { contextOf } from './session.context.js';
+import { FastifyHttpAdapter } from './http/fastify.adapter.js';
+
+/** Providers that find the request through AsyncLocalStorage rather than through a parameter. */
+const NEEDS_REQUEST_TRACKING: unknown[] = [CurrentSession, SessionManager];
+
+/**
+ * Start-up decisions, made once so the per-request path makes none: which platform adapter to use,
+ * and whether requests must be tracked in AsyncLocalStorage at all. On Node 20 a single
+ * AsyncLocalStorage.run turns on promise hooks for the whole process (about 10% of the CPU of a
+ * small request), so it is only used when something injects CurrentSession or SessionManager.
+ */
+@Injectable()
+export class SessionBootstrap implements OnModuleInit {
+  constructor(
+    private readonly rt: SessionRuntime,
+    private readonly discovery: DiscoveryService,
+    private readonly adapterHost: HttpAdapterHost,
+  ) {}
+
+  onModuleInit(): void {
+    const platform = this.adapterHost.httpAdapter;
+    if (platform?.getType() === 'fastify') {
+      const adapter = new FastifyHttpAdapter();
+      adapter.install(platform.getInstance(), (req) => contextOf(req));
+      this.rt.http = adapter;
+    }
+    this.rt.tracksRequests = this.rt.options.trackRequests ?? [...this.discovery.getProviders(), ...this.discovery.getControllers()].some(injectsTracked);
+  }
+}
+
+function injectsTracked(wrapper: InstanceWrapper): boolean {
+  if (wrapper.inject?.some((token) => NEEDS_REQUEST_TRACKING.includes(token))) return true;
+  const type = wrapper.metatype;
+  if (typeof type !== 'function' || NEEDS_REQUEST_TRACKING.includes(type) || wrapper.inject) return false;
+  const params: unknown[] = Reflect.getMetadata('design:paramtypes', type) ?? [];
+  const explicit: { param: unknown }[] = Reflect.getMetadata('self:paramtypes', type) ?? [];
+  const properties: { type: unknown }[] = Reflect.getMetadata('self:properties_metadata', type) ?? [];
+  return (
+    params.some((p) => NEEDS_REQUEST_TRACKING.includes(p)) ||
+    explicit.some((p) => NEEDS_REQUEST_TRACKING.includes(p.param)) ||
+    properties.some((p) => NEEDS_REQUEST_TRACKING.includes(p.type))
+  );
+}
