@@ -1,6 +1,6 @@
 import type { SessionRuntime } from './session.runtime.js';
 import type { RequestContext } from './session.context.js';
-import type { SessionPatch, SessionRecord } from './stores/session.store.js';
+import type { CookieCarrier, SessionPatch, SessionRecord } from './stores/session.store.js';
 import { findCookie } from './session.cookie.js';
 import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from './session.token.js';
 import { toJson } from './session.json.js';
@@ -69,6 +69,8 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   /** The request's cookie named a session that is gone now: clear it unless a new one is made. */
   private clearCookie = false;
   private committed = false;
+  /** The cookie store's handle for a session made in this request. */
+  private newHandle: string | undefined;
 
   constructor(private readonly rt: SessionRuntime, private readonly ctx: RequestContext) {}
 
@@ -94,6 +96,8 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     const found = findCookie(http.header(this.ctx.req, 'cookie'), options.cookie.name);
     if (found.kind === 'absent') return;
     this.hadCookie = true;
+    const carrier = this.rt.store.inCookie;
+    if (carrier) return this.openCookie(carrier, found.kind === 'value' ? found.value : undefined);
     const token = found.kind === 'value' ? verifyCookieValue(found.value, options.secrets) : undefined;
     // A bad signature costs no query, and a client-chosen id is never adopted.
     if (token === undefined) return;
@@ -107,6 +111,19 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       this.clearCookie = true;
       const removed = await this.rt.call('destroy', () => this.rt.store.destroy(id));
       if (removed) this.rt.emit('expired', removed.handle, removed.userId);
+      return;
+    }
+    this.record = record;
+    this.data = record.data;
+  }
+
+  /** The cookie is the store: it opens, or it is no session (a bad one is like a bad signature). */
+  private openCookie(carrier: CookieCarrier, value: string | undefined): void {
+    const record = value === undefined ? null : carrier.open(value);
+    if (!record) return;
+    if (this.rt.isExpired(record, Date.now())) {
+      this.clearCookie = true;
+      this.rt.emit('expired', record.handle, record.userId);
       return;
     }
     this.record = record;
@@ -199,6 +216,15 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   private async end(type: 'destroyed' | 'logout'): Promise<void> {
+    if (this.rt.store.inCookie) {
+      // Nothing server-side to delete: the cookie is cleared, and that is the end of it.
+      await this.load();
+      const record = this.record;
+      this.resetToNew();
+      if (record) this.rt.emit(type, record.handle, record.userId);
+      if (this.hadCookie) this.clearCookie = true;
+      return;
+    }
     let id: string | undefined;
     if (this.loading) {
       await this.loading;
@@ -234,6 +260,46 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     const limit = this.rt.options.maxDataBytes;
     const bytes = Buffer.byteLength(JSON.stringify(data));
     if (bytes > limit) throw new SessionDataTooLargeError(key, bytes, limit);
+    const carrier = this.rt.store.inCookie;
+    if (!carrier) return;
+    // Measured on the real thing: the sealed cookie line this data would produce.
+    const record = this.nextRecord(this.record, Date.now(), data);
+    const line = Buffer.byteLength(this.rt.cookies.set(carrier.seal(record), this.cookieMaxAge(record, Date.now())));
+    if (line > carrier.maxCookieBytes) throw new SessionDataTooLargeError(key, line, carrier.maxCookieBytes, 'the Set-Cookie line of the cookie store');
+  }
+
+  /** The session as it will be after this request, for the cookie store. */
+  private nextRecord(prev: SessionRecord | null, now: number, data = this.data): SessionRecord {
+    const login = this.pendingLogin;
+    const createdAt = prev?.createdAt ?? now;
+    const handle = prev?.handle ?? (this.newHandle ??= newHandle());
+    return {
+      id: handle,
+      handle,
+      data,
+      userId: login?.userId ?? prev?.userId ?? null,
+      createdAt,
+      lastSeenAt: now,
+      expiresAt: this.rt.expiresAt(createdAt, now),
+      authAt: login?.authAt ?? prev?.authAt ?? null,
+      remember: login?.remember ?? prev?.remember ?? false,
+    };
+  }
+
+  /** Every change re-sends the whole sealed session. */
+  private writeCookie(carrier: CookieCarrier, now: number): void {
+    const prev = this.record;
+    if (prev === null && !this.dirty) {
+      if (this.clearCookie) this.sendClear();
+      return;
+    }
+    const touch = prev !== null && now - prev.lastSeenAt >= this.rt.options.touchInterval;
+    if (prev !== null && !this.dirty && !this.rotate && !touch) return;
+    const record = this.nextRecord(prev, now);
+    this.sendCookie(carrier.seal(record), record, now);
+    if (prev === null) this.rt.emit('created', record.handle, record.userId);
+    else if (this.rotate) this.rt.emit('regenerated', record.handle, record.userId);
+    if (this.pendingLogin) this.rt.emit('login', record.handle, record.userId);
   }
 
   private get dirty(): boolean {
@@ -254,6 +320,8 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   private async write(): Promise<void> {
     await this.loading;
     const now = Date.now();
+    const carrier = this.rt.store.inCookie;
+    if (carrier) return this.writeCookie(carrier, now);
     if (this.record === null) {
       if (this.dirty) return this.createNew(now);
       if (this.clearCookie) this.sendClear();
@@ -279,7 +347,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     // cookie is left alone (the other request may have just sent the client its new one).
     if (!stored) return;
     if (token !== undefined) {
-      this.sendCookie(token, record.createdAt, this.pendingLogin?.remember ?? record.remember, now);
+      this.sendCookie(signToken(token, this.rt.options.secrets[0]), { createdAt: record.createdAt, remember: this.pendingLogin?.remember ?? record.remember }, now);
       this.rt.emit('regenerated', record.handle, this.pendingLogin?.userId ?? record.userId);
     }
     if (this.pendingLogin) await this.afterLogin(record.handle, record.id, patch.newId ?? record.id);
@@ -300,7 +368,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       remember: login?.remember ?? false,
     };
     await this.rt.call('create', () => this.rt.store.create(record));
-    this.sendCookie(token, now, record.remember, now);
+    this.sendCookie(signToken(token, this.rt.options.secrets[0]), record, now);
     this.rt.emit('created', record.handle, record.userId);
     if (login) await this.afterLogin(record.handle, undefined, record.id);
   }
@@ -322,12 +390,17 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     }
   }
 
-  private sendCookie(token: string, createdAt: number, remember: boolean, now: number): void {
-    const { http, cookies, options } = this.rt;
-    const remaining = createdAt + options.absoluteTimeout - now;
+  /** Persistent only with remember (or cookie.maxAge), and never past the absolute expiry. */
+  private cookieMaxAge(s: { createdAt: number; remember: boolean }, now: number): number | undefined {
+    const { options } = this.rt;
+    const remaining = s.createdAt + options.absoluteTimeout - now;
     const configured = options.cookie.maxAge;
-    const maxAge = remember ? remaining : configured !== undefined ? Math.min(configured, remaining) : undefined;
-    http.addSetCookie(this.ctx.res, cookies.set(signToken(token, options.secrets[0]), maxAge));
+    return s.remember ? remaining : configured !== undefined ? Math.min(configured, remaining) : undefined;
+  }
+
+  private sendCookie(value: string, s: { createdAt: number; remember: boolean }, now: number): void {
+    const { http, cookies } = this.rt;
+    http.addSetCookie(this.ctx.res, cookies.set(value, this.cookieMaxAge(s, now)));
     http.setHeader(this.ctx.res, 'Cache-Control', 'no-store');
   }
 

@@ -130,6 +130,9 @@ export function resolveSessionOptions(options: SessionModuleOptions | undefined)
 
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') fail(`option 'onEvent' must be a function`);
   if (options.store !== undefined && (typeof options.store !== 'object' || typeof options.store.load !== 'function')) fail(`option 'store' must implement SessionStore`);
+  if (options.store?.inCookie && options.maxSessionsPerUser !== undefined) {
+    fail(`option 'maxSessionsPerUser' needs a server-side store: the cookie store cannot see or end a user's other sessions`);
+  }
 
   return {
     secrets,

@@ -3,7 +3,7 @@ import type { ResolvedSessionOptions } from './session.options.js';
 import type { SessionStore, StoredSessionSummary } from './stores/session.store.js';
 import type { SessionEventType } from './session.events.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from './session.constants.js';
-import { SessionStoreUnavailableError } from './session.errors.js';
+import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from './session.errors.js';
 import { CookieWriter } from './session.cookie.js';
 import type { SessionHttpAdapter } from './http/http.adapter.js';
 import { ExpressHttpAdapter } from './http/express.adapter.js';
@@ -68,6 +68,7 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
         },
         (err) => {
           clearTimeout(timer);
+          if (err instanceof SessionStoreUnsupportedError) return reject(err);
           this.logger.warn(`session store ${operation} failed: ${(err as Error)?.message ?? String(err)}`);
           reject(err instanceof SessionStoreUnavailableError ? err : new SessionStoreUnavailableError(operation, { cause: err }));
         },

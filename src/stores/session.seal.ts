@@ -110,4 +110,18 @@ export class SessionSealer {
       return undefined;
     }
   }
+
+  /** Seals a whole value under a fixed name, as one string (the cookie store's cookie). */
+  sealValue(name: string, value: unknown): string {
+    return this.seal(name, value).sealed;
+  }
+
+  /** Opens what sealValue made under that name, with whichever configured key sealed it. */
+  openValue(name: string, sealed: unknown): unknown {
+    if (typeof sealed !== 'string') return undefined;
+    const found = this.byKid.get(sealed.slice(0, KID_CHARS));
+    if (!found) return undefined;
+    const opened = this.open(this.hashName(name, found.index), sealed);
+    return opened?.name === name ? opened.value : undefined;
+  }
 }

@@ -46,12 +46,13 @@ export class SqlDialect {
     this.deleteByHandleReturning = returning ? `DELETE FROM ${t} WHERE handle = ${p(1)} RETURNING ${SUMMARY}` : undefined;
     this.deleteByHandle = `DELETE FROM ${t} WHERE handle = ${p(1)}`;
     const lock = family === 'postgres' ? ' FOR UPDATE SKIP LOCKED' : '';
-    // MariaDB refuses LIMIT inside an IN subquery but takes it on a single-table DELETE.
-    this.pruneReturning = !returning
-      ? undefined
-      : family === 'mysql'
-        ? `DELETE FROM ${t} WHERE expires_at <= ${p(1)} ORDER BY expires_at LIMIT ${pruneBatch} RETURNING ${SUMMARY}`
-        : `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= ${p(1)} LIMIT ${pruneBatch}${lock}) RETURNING ${SUMMARY}`;
+    // MySQL/MariaDB: a non-locking SELECT, then a DELETE by primary key (deleteIdsExpired). A range
+    // DELETE on expires_at takes next-key locks there and deadlocks with concurrent UPDATEs of live
+    // rows (which move their expires_at entry) and with another instance's prune.
+    this.pruneReturning =
+      returning && family !== 'mysql'
+        ? `DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} WHERE expires_at <= ${p(1)} LIMIT ${pruneBatch}${lock}) RETURNING ${SUMMARY}`
+        : undefined;
     this.pruneSelect = `SELECT ${SUMMARY} FROM ${t} WHERE expires_at <= ${p(1)} ORDER BY id LIMIT ${pruneBatch}`;
   }
 
@@ -63,10 +64,14 @@ export class SqlDialect {
     return this.family === 'postgres' ? `$${i}` : '?';
   }
 
-  /** Deletes by ids listed in a select (MySQL has no DELETE … RETURNING); expiry re-checked. */
+  /**
+   * Deletes by ids listed in a select; expiry re-checked. With RETURNING (MariaDB) it reports only
+   * the rows it removed itself, so two instances pruning at once never report a row twice.
+   */
   deleteIdsExpired(count: number): string {
     const list = Array.from({ length: count }, (_, i) => this.param(i + 2)).join(', ');
-    return `DELETE FROM ${this.quote(this.table)} WHERE expires_at <= ${this.param(1)} AND id IN (${list})`;
+    const returning = this.returning ? ` RETURNING ${SUMMARY}` : '';
+    return `DELETE FROM ${this.quote(this.table)} WHERE expires_at <= ${this.param(1)} AND id IN (${list})${returning}`;
   }
 
   deleteIds(count: number): string {

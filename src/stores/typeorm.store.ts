@@ -195,15 +195,23 @@ export class TypeOrmSessionStore implements SessionStore {
     let total = 0;
     for (;;) {
       let removed: StoredSessionSummary[];
+      /** Rows this batch found: a full batch means there may be more, whoever removed them. */
+      let found: number;
       if (this.sql.pruneReturning) {
         removed = ((await this.run(this.sql.pruneReturning, [now])).records ?? []).map(summary);
+        found = removed.length;
       } else {
-        removed = ((await this.run(this.sql.pruneSelect, [now])).records ?? []).map(summary);
-        if (removed.length > 0) await this.run(this.sql.deleteIdsExpired(removed.length), [now, ...removed.map((r) => r.id)]);
+        const seen = ((await this.run(this.sql.pruneSelect, [now])).records ?? []).map(summary);
+        found = seen.length;
+        removed = seen;
+        if (seen.length > 0) {
+          const { records } = await this.run(this.sql.deleteIdsExpired(seen.length), [now, ...seen.map((r) => r.id)]);
+          if (this.sql.returning) removed = (records ?? []).map(summary);
+        }
       }
       total += removed.length;
       if (removed.length > 0) onBatch?.(removed);
-      if (removed.length < this.sql.pruneBatch) return total;
+      if (found < this.sql.pruneBatch) return total;
       // Let requests waiting on the same connection pool go first between batches.
       await new Promise((resolve) => setImmediate(resolve));
     }
