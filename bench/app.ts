@@ -1,20 +1,28 @@
 /**
- * The benchmark application: one NestJS app whose session stack is chosen by the mode.
+ * The benchmark application: one NestJS app whose session stack and HTTP platform are chosen by the mode.
  *
  *   node .run/bench/app.js <mode>          (or BENCH_MODE=<mode>)
  *
- * Modes: none, lazy-sqlite, lazy-postgres, lazy-mariadb, express-session-typeorm-sqlite,
- * express-session-typeorm-postgres, express-session-redis. A mode is <stack>[-<db>]; the HTTP
- * platform comes from a '-fastify' marker in the mode or BENCH_PLATFORM (only 'express' is wired
- * today: a Fastify stack adds a `platforms.fastify` entry to its stack below, nothing else changes).
+ * Modes (see ALL_MODES in run.ts):
+ *   none, none-fastify                              no sessions: the ceiling
+ *   lazy-<store>, lazy-fastify-<store>              this module; <store>: sqlite, postgres, mariadb
+ *                                                   (TypeOrmSessionStore), redis (RedisSessionStore over
+ *                                                   ioredis), cookie (CookieSessionStore)
+ *   lazy-<store>-current                            the same, but /me and /cart go through a singleton
+ *                                                   service that injects CurrentSession (AsyncLocalStorage on)
+ *   express-session-typeorm-<db>, express-session-redis      express-session + connect-typeorm / connect-redis
+ *   fastify-session-redis, fastify-session-typeorm-<db>      @fastify/session + @fastify/cookie on Nest's
+ *                                                   Fastify adapter, store connect-redis / connect-typeorm
+ * A '-fastify' marker anywhere (or BENCH_PLATFORM=fastify) selects @nestjs/platform-fastify.
  *
  * Routes (every stack): GET /public (never touches the session), GET /me (reads it), POST /cart
  * (increments a counter in it), POST /login (login with id rotation), POST /setup (creates a
  * session: used by the orchestrator before a run, not measured).
  *
  * A second, plain node:http server on BENCH_ADMIN_PORT reports process.cpuUsage(), the SQL
- * statements TypeORM sent (a counting logger on the DataSource) and the Redis commands issued,
- * so the orchestrator can take deltas around a load run without going through Nest.
+ * statements TypeORM sent (a counting logger on the DataSource) and the Redis commands the app's
+ * client sent (each client call counted once: one EVALSHA is one round trip), so the orchestrator
+ * can take deltas around a load run without going through Nest.
  */
 import 'reflect-metadata';
 import { createServer } from 'node:http';
@@ -28,38 +36,67 @@ import {
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
-import { Session, SessionModule, TypeOrmSessionStore, type SessionHandle } from '../src/index.js';
+import * as lib from '../src/index.js';
+import { CurrentSession, RedisSessionStore, Session, SessionModule, TypeOrmSessionStore, type SessionHandle, type SessionStore } from '../src/index.js';
 
 export const SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 export type Platform = 'express' | 'fastify';
 export type Db = 'sqlite' | 'postgres' | 'mariadb';
-export type StackName = 'none' | 'lazy' | 'express-session-typeorm' | 'express-session-redis';
+/** Where a stack keeps its sessions: a SQL database, Redis, or (ours only) the cookie itself. */
+export type Backend = Db | 'redis' | 'cookie';
+export type StackName = 'none' | 'lazy' | 'express-session-typeorm' | 'express-session-redis' | 'fastify-session-typeorm' | 'fastify-session-redis';
 
 export interface ModeInfo {
   mode: string;
   stack: StackName;
-  db?: Db;
+  db?: Backend;
   platform: Platform;
+  /** lazy only: /me and /cart go through a singleton service that injects CurrentSession. */
+  current: boolean;
 }
 
-/** 'lazy-postgres' → { stack: 'lazy', db: 'postgres' }; '-fastify' anywhere selects that platform. */
+const SQL: readonly string[] = ['sqlite', 'postgres', 'mariadb'];
+
+/**
+ * 'lazy-postgres' → { stack: 'lazy', db: 'postgres' }; '-fastify' anywhere (and the fastify-session
+ * stacks) selects that platform; a trailing '-current' selects the CurrentSession variant.
+ */
 export function parseMode(mode: string): ModeInfo {
   let rest = mode;
   let platform: Platform = (process.env.BENCH_PLATFORM as Platform) || 'express';
+  let current = false;
   if (/-fastify(?=-|$)/.test(rest)) {
     platform = 'fastify';
     rest = rest.replace(/-fastify(?=-|$)/, '');
   }
-  for (const stack of ['express-session-typeorm', 'express-session-redis', 'lazy', 'none'] as const) {
-    if (rest === stack) return { mode, stack, platform };
+  if (rest.endsWith('-current')) {
+    current = true;
+    rest = rest.slice(0, -'-current'.length);
+  }
+  if (rest.startsWith('fastify-session-')) platform = 'fastify';
+  const stacks = ['express-session-typeorm', 'express-session-redis', 'fastify-session-typeorm', 'fastify-session-redis', 'lazy', 'none'] as const;
+  for (const stack of stacks) {
+    if (current && stack !== 'lazy') continue;
+    if (rest === stack) return { mode, stack, platform, current, db: stack.endsWith('-redis') ? 'redis' : undefined };
     if (rest.startsWith(`${stack}-`)) {
-      const db = rest.slice(stack.length + 1) as Db;
-      if (!['sqlite', 'postgres', 'mariadb'].includes(db)) break;
-      return { mode, stack, db, platform };
+      const db = rest.slice(stack.length + 1) as Backend;
+      const ok = stack === 'lazy' ? [...SQL, 'redis', 'cookie'].includes(db) : stack.endsWith('-typeorm') && SQL.includes(db);
+      if (!ok) break;
+      return { mode, stack, db, platform, current };
     }
   }
   throw new Error(`unknown bench mode '${mode}'`);
 }
+
+/** What the ops column counts for a mode: SQL statements, Redis round trips, or nothing. */
+export function opsKindOf(mode: string): 'sql' | 'redis' | '-' {
+  const { stack, db } = parseMode(mode);
+  if (stack === 'none' || db === 'cookie') return '-';
+  return db === 'redis' ? 'redis' : 'sql';
+}
+
+/** Whether CookieSessionStore is exported by this checkout (the lazy-cookie mode needs it). */
+export const hasCookieStore = typeof (lib as Record<string, unknown>).CookieSessionStore === 'function';
 
 // ---------------------------------------------------------------------------------------------
 // Counters the admin server reports
@@ -84,7 +121,7 @@ class CountingLogger implements TypeOrmLogger {
 
 const DATA_DIR = process.env.BENCH_DATA_DIR ?? join(process.cwd(), '.run', 'bench-data');
 
-function dataSourceOptions(db: Db, file: string, entities: DataSourceOptions['entities'] = []): DataSourceOptions {
+function dataSourceOptions(db: Backend, file: string, entities: DataSourceOptions['entities'] = []): DataSourceOptions {
   const logging = { logger: new CountingLogger(), logging: ['query' as const] };
   switch (db) {
     case 'sqlite': {
@@ -104,7 +141,36 @@ function dataSourceOptions(db: Db, file: string, entities: DataSourceOptions['en
       return { type: 'postgres', host: '127.0.0.1', port: 5432, username: 'postgres', password: process.env.PGPASSWORD ?? '', database: 'test', entities, extra: { max: 10 }, ...logging };
     case 'mariadb':
       return { type: 'mariadb', host: '127.0.0.1', port: 3306, username: 'root', password: '', database: 'test', entities, extra: { connectionLimit: 10 }, ...logging };
+    default:
+      throw new Error(`${db} is not a SQL database`);
   }
+}
+
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A node-redis client whose commands (the ones connect-redis sends) are counted, one per call. */
+async function countedNodeRedis() {
+  const { createClient } = await import('redis');
+  const client = createClient({ url: REDIS_URL });
+  await client.connect();
+  const c = client as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const name of ['get', 'set', 'expire', 'del', 'mGet', 'ttl']) {
+    const f = c[name].bind(client);
+    c[name] = (...args: unknown[]) => {
+      counters.redisCommands++;
+      return f(...args);
+    };
+  }
+  return client;
+}
+
+/** Deletes every key under `prefix` (the bench's own keys only). */
+async function dropRedisKeys(prefix: string): Promise<void> {
+  const { createClient } = await import('redis');
+  const client = createClient({ url: REDIS_URL });
+  await client.connect();
+  for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (keys.length) await client.del(keys);
+  await client.quit();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,6 +220,61 @@ class LazyController {
   }
 }
 
+/**
+ * The CurrentSession variant (lazy-*-current): a singleton service that injects CurrentSession, as an
+ * application that reaches the session from deep in its services would. Its presence turns on the
+ * module's AsyncLocalStorage for every request (found at start-up), /public included.
+ */
+@Injectable()
+class CounterService {
+  constructor(private readonly session: CurrentSession) {}
+
+  async read(): Promise<number> {
+    return ((await this.session.get('n')) as number | undefined) ?? 0;
+  }
+
+  async increment(): Promise<number> {
+    const n = (await this.read()) + 1;
+    await this.session.set('n', n);
+    return n;
+  }
+}
+
+@Controller()
+class LazyCurrentController {
+  constructor(private readonly counter: CounterService) {}
+
+  @Get('public')
+  publicRoute() {
+    return { ok: true };
+  }
+
+  @Get('me')
+  async me() {
+    return { n: await this.counter.read() };
+  }
+
+  @Post('cart')
+  @HttpCode(200)
+  async cart() {
+    return { n: await this.counter.increment() };
+  }
+
+  @Post('login')
+  @HttpCode(200)
+  async login(@Session() s: SessionHandle) {
+    await s.login('bench-user');
+    return { ok: true };
+  }
+
+  @Post('setup')
+  @HttpCode(200)
+  async setup(@Session() s: SessionHandle) {
+    await s.set('n', 0);
+    return { ok: true };
+  }
+}
+
 /** The part of express-session's (and @fastify/session's) req.session the routes use. */
 interface ClassicSession {
   [key: string]: unknown;
@@ -163,7 +284,10 @@ type ClassicRequest = { session: ClassicSession };
 
 const regenerate = (s: ClassicSession) => new Promise<void>((resolve, reject) => s.regenerate((err) => (err ? reject(err) : resolve())));
 
-/** express-session (any store), the way nestjs users write it: @Req() and req.session. */
+/**
+ * express-session and @fastify/session (any store), the way Nest users write it: @Req() and
+ * req.session (on Fastify, @Req() is the FastifyRequest, which @fastify/session decorates).
+ */
 @Controller()
 class ClassicController {
   @Get('public')
@@ -209,6 +333,7 @@ class ClassicController {
 interface Stack {
   imports: Array<DynamicModule | Type>;
   controller: Type;
+  providers?: Type[];
   /** Platform-level setup (middleware, plugins) before app.init(); one entry per platform supported. */
   platforms: Partial<Record<Platform, (app: INestApplication) => Promise<void> | void>>;
   close?: () => Promise<void>;
@@ -220,22 +345,18 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
       return noneStack();
 
     case 'lazy': {
-      const dataSource = new DataSource(dataSourceOptions(info.db ?? 'sqlite', 'bench_lazy'));
-      await dataSource.initialize();
-      const table = 'bench_lazy_sessions';
-      const store = new TypeOrmSessionStore(dataSource, { tableName: table });
-      await dataSource.query(`DROP TABLE IF EXISTS ${info.db === 'mariadb' ? `\`${table}\`` : `"${table}"`}`);
-      for (const sql of store.createTableStatements(false)) await dataSource.query(sql);
+      const { store, close } = await lazyStore(info.db ?? 'sqlite');
       return {
         imports: [SessionModule.forRoot({ secret: SECRET, store, pruneInterval: 0 })],
-        controller: LazyController,
-        platforms: { express: () => {} },
-        close: () => dataSource.destroy(),
+        controller: info.current ? LazyCurrentController : LazyController,
+        providers: info.current ? [CounterService] : [],
+        platforms: { express: () => {}, fastify: () => {} },
+        close,
       };
     }
 
-    case 'express-session-typeorm': {
-      const { default: expressSession } = await import('express-session');
+    case 'express-session-typeorm':
+    case 'fastify-session-typeorm': {
       const { default: connectTypeorm } = await import('connect-typeorm');
       const { BenchCtSession } = await import('./ct-entity.js');
       const dataSource = new DataSource({ ...dataSourceOptions(info.db ?? 'sqlite', 'bench_ct'), entities: [BenchCtSession], synchronize: false });
@@ -244,46 +365,99 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
       await dataSource.synchronize();
       // The configuration connect-typeorm's README recommends (its cleanup runs inside every set).
       const store = new connectTypeorm.TypeormStore({ cleanupLimit: 2, limitSubquery: info.db !== 'mariadb', ttl: 86400 }).connect(dataSource.getRepository(BenchCtSession));
-      const mw = expressSession({ secret: SECRET, resave: false, saveUninitialized: false, store });
-      return {
-        imports: [],
-        controller: ClassicController,
-        platforms: { express: (app) => void app.use(mw) },
-        close: () => dataSource.destroy(),
-      };
+      return { ...(await classicStack(info, store)), close: () => dataSource.destroy() };
     }
 
-    case 'express-session-redis': {
-      const { default: expressSession } = await import('express-session');
+    case 'express-session-redis':
+    case 'fastify-session-redis': {
       const { RedisStore } = await import('connect-redis');
-      const { createClient } = await import('redis');
-      const client = createClient({ url: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' });
-      await client.connect();
+      const client = await countedNodeRedis();
       const prefix = `bench_sess:${process.pid}:`;
-      // Counts the commands connect-redis issues, as a cross-check of INFO commandstats.
-      const counted = new Proxy(client, {
-        get(target, prop, receiver) {
-          const v = Reflect.get(target, prop, receiver);
-          if (typeof v !== 'function' || !['get', 'set', 'expire', 'del', 'mGet', 'ttl'].includes(String(prop))) return typeof v === 'function' ? v.bind(target) : v;
-          return (...args: unknown[]) => {
-            counters.redisCommands++;
-            return (v as (...a: unknown[]) => unknown).apply(target, args);
-          };
-        },
-      });
-      const store = new RedisStore({ client: counted, prefix });
-      const mw = expressSession({ secret: SECRET, resave: false, saveUninitialized: false, store });
+      // connect-redis is an express-session store; @fastify/session takes express-session stores as they are.
+      const store = new RedisStore({ client, prefix });
       return {
-        imports: [],
-        controller: ClassicController,
-        platforms: { express: (app) => void app.use(mw) },
+        ...(await classicStack(info, store)),
         close: async () => {
-          for await (const keys of client.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) if (keys.length) await client.del(keys);
           await client.quit();
+          await dropRedisKeys(prefix);
         },
       };
     }
   }
+}
+
+/** Our store for a backend, and how to let go of it. */
+async function lazyStore(db: Backend): Promise<{ store: SessionStore; close: () => Promise<void> }> {
+  if (db === 'redis') {
+    const { Redis } = await import('ioredis');
+    // The client settings the store's documentation recommends.
+    const client = new Redis(REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', resolve);
+      client.once('error', reject);
+    });
+    // Every command the store sends goes through client.call (one EVALSHA is one round trip).
+    const call = client.call.bind(client) as (...args: unknown[]) => unknown;
+    (client as unknown as { call: unknown }).call = (...args: unknown[]) => {
+      counters.redisCommands++;
+      return call(...args);
+    };
+    const prefix = `bench_lazy:${process.pid}:`;
+    const store = new RedisSessionStore(client, { prefix });
+    return {
+      store,
+      close: async () => {
+        client.disconnect();
+        await dropRedisKeys(prefix);
+      },
+    };
+  }
+  if (db === 'cookie') {
+    const Ctor = (lib as Record<string, unknown>).CookieSessionStore as (new (o: { keys: string[] }) => SessionStore) | undefined;
+    if (!Ctor) throw new Error('lazy-cookie: CookieSessionStore is not exported by src/index.ts in this checkout');
+    return { store: new Ctor({ keys: ['bench-cookie-key-0123456789-abcdefghijklmnop'] }), close: async () => {} };
+  }
+  const dataSource = new DataSource(dataSourceOptions(db, 'bench_lazy'));
+  await dataSource.initialize();
+  const table = 'bench_lazy_sessions';
+  const store = new TypeOrmSessionStore(dataSource, { tableName: table });
+  await dataSource.query(`DROP TABLE IF EXISTS ${db === 'mariadb' ? `\`${table}\`` : `"${table}"`}`);
+  for (const sql of store.createTableStatements(false)) await dataSource.query(sql);
+  return { store, close: () => dataSource.destroy() };
+}
+
+/**
+ * express-session on Express, or @fastify/session (+ @fastify/cookie) on Fastify, over an
+ * express-session-compatible store, with the settings a careful user picks: resave / rolling
+ * false, saveUninitialized false.
+ */
+async function classicStack(info: ModeInfo, store: unknown): Promise<Omit<Stack, 'close'>> {
+  if (info.platform === 'express') {
+    const { default: expressSession } = await import('express-session');
+    const mw = expressSession({ secret: SECRET, resave: false, saveUninitialized: false, store: store as never });
+    return { imports: [], controller: ClassicController, platforms: { express: (app) => void app.use(mw) } };
+  }
+  const { fastifyCookie } = await import('@fastify/cookie');
+  const { fastifySession } = await import('@fastify/session');
+  return {
+    imports: [],
+    controller: ClassicController,
+    platforms: {
+      fastify: async (app) => {
+        const f = app as unknown as { register(plugin: unknown, opts?: unknown): Promise<unknown> };
+        await f.register(fastifyCookie);
+        // secure: false as express-session's default: @fastify/session never saves a session whose
+        // cookie is Secure on a plain-HTTP request, and the benchmark speaks plain HTTP.
+        await f.register(fastifySession, {
+          secret: SECRET,
+          store,
+          saveUninitialized: false,
+          rolling: false,
+          cookie: { secure: false, httpOnly: true, sameSite: 'lax', path: '/' },
+        });
+      },
+    },
+  };
 }
 
 /**
@@ -317,7 +491,7 @@ function noneStack(): Stack {
       if (probes.has('middleware') || probes.has('als')) consumer.apply(ProbeMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
     }
   }
-  return { imports: probes.size ? [ProbeModule] : [], controller: NoSessionController, platforms: { express: () => {} } };
+  return { imports: probes.size ? [ProbeModule] : [], controller: NoSessionController, platforms: { express: () => {}, fastify: () => {} } };
 }
 
 /** The Nest application of a mode, initialised but not listening. */
@@ -326,13 +500,16 @@ export async function createBenchApp(info: ModeInfo): Promise<{ app: INestApplic
   const install = stack.platforms[info.platform];
   if (!install) throw new Error(`bench mode '${info.mode}': the ${info.stack} stack has no ${info.platform} setup yet`);
 
-  @Module({ imports: stack.imports, controllers: [stack.controller] })
+  @Module({ imports: stack.imports, controllers: [stack.controller], providers: stack.providers ?? [] })
   class BenchModule {}
 
-  // The platform switch: a Fastify adapter goes here (new FastifyAdapter()), see `platforms`.
-  const adapter = info.platform === 'express' ? new ExpressAdapter() : undefined;
-  if (!adapter) throw new Error(`platform ${info.platform} is not wired yet`);
-  const app = await NestFactory.create(BenchModule, adapter, { logger: ['error', 'warn'], bodyParser: true });
+  let adapter: ExpressAdapter | import('@nestjs/platform-fastify').FastifyAdapter;
+  if (info.platform === 'express') adapter = new ExpressAdapter();
+  else {
+    const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+    adapter = new FastifyAdapter();
+  }
+  const app = await NestFactory.create<INestApplication>(BenchModule, adapter, { logger: ['error', 'warn'], bodyParser: true });
   await install(app);
   await app.init();
   return {
