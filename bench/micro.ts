@@ -3,36 +3,40 @@
  *
  *   node .run/bench/micro.js [--markdown]        (MICRO_N=requests per round, MICRO_ROUNDS=rounds)
  *
- * 1. Through the whole Nest app, in-process: the same Express-based app with and without
- *    SessionModule, requests injected with light-my-request (no sockets), GET /public with and
- *    without a session cookie. Rounds alternate between the two apps; the median round is used.
- * 2. The module's own hot path alone: SessionMiddleware.use + SessionInterceptor.intercept around a
- *    handler that returns at once, against the bare handler.
+ * 1. Through the whole Nest app, in-process: the same app with and without SessionModule, on Express
+ *    and on Fastify, requests injected with light-my-request (no sockets), GET /public with and
+ *    without a session cookie. Each variant runs in a fresh process per round, rounds alternate
+ *    between the variants, and the median round is used.
+ * 2. The module's per-request work on such a route alone. There is no global interceptor: a session
+ *    that is never used is never stored, so a route that does not use it meets only
+ *    SessionMiddleware.use (a context object on the request, and for a state-changing request
+ *    with a session cookie the cross-site check), timed against calling next() directly. The last
+ *    row is the same middleware with request tracking on (what injecting CurrentSession or
+ *    SessionManager switches on): AsyncLocalStorage.run around next().
  */
 import 'reflect-metadata';
 import { Controller, Get, Module, type INestApplication } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
-import { lastValueFrom, of } from 'rxjs';
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { MemorySessionStore, SessionModule } from '../src/index.js';
 import { SessionMiddleware } from '../src/session.middleware.js';
-import { ExpressHttpAdapter as NodeHttpAdapter } from '../src/http/express.adapter.js'; // renamed by the lead
+import { ExpressHttpAdapter } from '../src/http/express.adapter.js';
 import { resolveSessionOptions } from '../src/session.options.js';
 import type { SessionRuntime } from '../src/session.runtime.js';
 
 // light-my-request comes with Fastify (@nestjs/platform-fastify); CommonJS.
-const inject = createRequire(import.meta.url)('light-my-request') as (
-  dispatch: unknown,
-  opts: { method: string; url: string; headers?: Record<string, string> },
-) => Promise<{ statusCode: number }>;
+type Inject = (dispatch: unknown, opts: { method: string; url: string; headers?: Record<string, string> }) => Promise<{ statusCode: number }>;
+const lightInject = createRequire(import.meta.url)('light-my-request') as Inject;
 
 const SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
-const N = Number(process.env.MICRO_N ?? 10_000);
+const N = Number(process.env.MICRO_N ?? 5_000);
 const ROUNDS = Number(process.env.MICRO_ROUNDS ?? 5);
 const COOKIE = '__Host-sid=' + 'A'.repeat(43) + '.' + 'B'.repeat(43);
+type Platform = 'express' | 'fastify';
+const PLATFORMS: Platform[] = ['express', 'fastify'];
 
 @Controller()
 class PublicController {
@@ -42,26 +46,62 @@ class PublicController {
   }
 }
 
-async function makeApp(withSession: boolean): Promise<INestApplication> {
+/** The app and a function that sends one request to it in-process. */
+async function makeApp(platform: Platform, withSession: boolean): Promise<{ app: INestApplication; send: (headers?: Record<string, string>) => Promise<number> }> {
   @Module({
     imports: withSession ? [SessionModule.forRoot({ secret: SECRET, store: new MemorySessionStore(), pruneInterval: 0 })] : [],
     controllers: [PublicController],
   })
   class MicroModule {}
-  const app = await NestFactory.create(MicroModule, new ExpressAdapter(), { logger: false });
+  if (platform === 'express') {
+    const app = await NestFactory.create(MicroModule, new ExpressAdapter(), { logger: false });
+    await app.init();
+    const dispatch = app.getHttpAdapter().getInstance();
+    return { app, send: async (headers) => (await lightInject(dispatch, { method: 'GET', url: '/public', headers })).statusCode };
+  }
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  const app = await NestFactory.create(MicroModule, new FastifyAdapter(), { logger: false });
   await app.init();
-  return app;
+  const fastify = app.getHttpAdapter().getInstance() as { ready(): Promise<unknown>; inject: (o: object) => Promise<{ statusCode: number }> };
+  await fastify.ready();
+  return { app, send: async (headers) => (await fastify.inject({ method: 'GET', url: '/public', headers })).statusCode };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function timeInject(dispatch: unknown, headers: Record<string, string> | undefined, n: number): Promise<number> {
+async function timeRequests(send: (headers?: Record<string, string>) => Promise<number>, headers: Record<string, string> | undefined, n: number): Promise<number> {
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
-    const res = await inject(dispatch, { method: 'GET', url: '/public', headers });
-    if (res.statusCode !== 200) throw new Error(`GET /public answered ${res.statusCode}`);
+    const status = await send(headers);
+    if (status !== 200) throw new Error(`GET /public answered ${status}`);
   }
   return Number(process.hrtime.bigint() - t0) / n;
+}
+
+const CASES = [
+  ['GET /public, no cookie', undefined],
+  ['GET /public, with a session cookie', { cookie: COOKIE }],
+] as const;
+
+/** One variant in this process: ns per request for each case (after a warm-up of half as many). */
+async function variant(platform: Platform, withSession: boolean): Promise<number[]> {
+  const { app, send } = await makeApp(platform, withSession);
+  const out: number[] = [];
+  for (const [, headers] of CASES) {
+    await timeRequests(send, headers, N / 2);
+    out.push(await timeRequests(send, headers, N));
+  }
+  await app.close();
+  return out;
+}
+
+function runVariant(platform: Platform, withSession: boolean): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), `--variant=${platform}:${withSession ? 'lazy' : 'plain'}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`micro variant exited with ${code}`))));
+  });
 }
 
 interface AppFigures {
@@ -70,126 +110,100 @@ interface AppFigures {
   with: number;
 }
 
-const CASES = [
-  ['GET /public, no cookie', undefined],
-  ['GET /public, with a session cookie', { cookie: COOKIE }],
-] as const;
-
-/**
- * One variant in this process: ns per request for each case. Each variant gets its own process:
- * the module's AsyncLocalStorage turns on Node's promise hooks for the whole process (Node 20),
- * which would slow the app without the module too if both shared one.
- */
-async function variant(withSession: boolean): Promise<number[]> {
-  const app = await makeApp(withSession);
-  const dispatch = app.getHttpAdapter().getInstance();
-  const out: number[] = [];
-  for (const [, headers] of CASES) {
-    await timeInject(dispatch, headers, N / 2);
-    out.push(await timeInject(dispatch, headers, N));
-  }
-  await app.close();
-  return out;
-}
-
-function runVariant(withSession: boolean): Promise<number[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), `--variant=${withSession ? 'lazy' : 'plain'}`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`micro variant exited with ${code}`))));
-  });
-}
-
-async function wholeApp(): Promise<AppFigures[]> {
+async function wholeApp(platform: Platform): Promise<AppFigures[]> {
   const a: number[][] = [];
   const b: number[][] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    a.push(await runVariant(false));
-    b.push(await runVariant(true));
+    a.push(await runVariant(platform, false));
+    b.push(await runVariant(platform, true));
   }
-  return CASES.map(([label], i) => ({ label, without: median(a.map((x) => x[i])), with: median(b.map((x) => x[i])) }));
+  return CASES.map(([label], i) => ({ label: `${platform}, ${label}`, without: median(a.map((x) => x[i])), with: median(b.map((x) => x[i])) }));
 }
 
-/** The middleware and interceptor alone, with the smallest request/response the adapter reads. */
-async function hotPath(): Promise<{ bare: number; module: number; modulePost: number }> {
+/**
+ * SessionMiddleware.use alone, with the smallest request the adapter reads, against next() alone.
+ * Both loops copy the request the same way, so only the middleware's work differs. Synchronous:
+ * without request tracking the middleware calls next() before it returns.
+ */
+function hotPath(): { bare: number; get: number; post: number; postOrigin: number; tracked: number } {
   const options = resolveSessionOptions({ secret: SECRET, store: new MemorySessionStore() });
-  const rt = { options, http: new NodeHttpAdapter() } as unknown as SessionRuntime;
+  const rt = { options, http: new ExpressHttpAdapter(), tracksRequests: false } as unknown as SessionRuntime;
   const mw = new SessionMiddleware(rt);
-  const value = { ok: true };
-  const handler = { handle: () => of(value) };
-  const n = N * 10;
+  const n = N * 40;
+  const res = {};
+  let calls = 0;
+  const next = () => void calls++;
+  const make = (method: string, extra: Record<string, string> = {}) => ({ method, url: '/public', headers: { host: 'app.example', cookie: COOKIE, ...extra } });
 
-  const withModule = (method: string) => async () => {
-    const req = { method, headers: { cookie: COOKIE }, url: '/public' };
-    const res = {};
-    const ctx = { getType: () => 'http', switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }) } as never;
+  const loop = (req: object, viaModule: boolean) => {
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < n; i++) {
       const r = { ...req };
-      const c = { ...(ctx as object), switchToHttp: () => ({ getRequest: () => r, getResponse: () => res }) } as never;
-      await new Promise<void>((resolve, reject) => {
-        void c;
-        mw.use(r, res, () => {
-          lastValueFrom(handler.handle()).then(() => resolve(), reject);
-        });
-      });
+      if (viaModule) mw.use(r, res, next);
+      else next();
     }
     return Number(process.hrtime.bigint() - t0) / n;
   };
-  // The bare loop pays the same object spreads as the module loop, so only the module's work differs.
-  const bareSame = async () => {
-    const req = { method: 'GET', headers: { cookie: COOKIE }, url: '/public' };
-    const res = {};
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < n; i++) {
-      const r = { ...req };
-      const c = { switchToHttp: () => ({ getRequest: () => r, getResponse: () => res }) };
-      await new Promise<void>((resolve, reject) => {
-        void c;
-        lastValueFrom(handler.handle()).then(() => resolve(), reject);
-      });
-    }
-    return Number(process.hrtime.bigint() - t0) / n;
-  };
-  const get = withModule('GET');
-  const post = withModule('POST');
-  await bareSame();
-  await get();
-  await post();
+  const get = make('GET');
+  const post = make('POST');
+  const postOrigin = make('POST', { origin: 'http://app.example', 'sec-fetch-site': 'same-origin' });
+  for (let w = 0; w < 2; w++) {
+    loop(get, false);
+    loop(get, true);
+    loop(post, true);
+    loop(postOrigin, true);
+  }
   const a: number[] = [];
   const b: number[] = [];
   const c: number[] = [];
+  const d: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    a.push(await bareSame());
-    b.push(await get());
-    c.push(await post());
+    a.push(loop(get, false));
+    b.push(loop(get, true));
+    c.push(loop(post, true));
+    d.push(loop(postOrigin, true));
   }
-  return { bare: median(a), module: median(b), modulePost: median(c) };
+  // Last: AsyncLocalStorage.run turns on promise hooks for the rest of the process (Node 20).
+  (rt as { tracksRequests: boolean }).tracksRequests = true;
+  loop(get, true);
+  const e: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) e.push(loop(get, true));
+  if (calls === 0) throw new Error('next() was never called');
+  return { bare: median(a), get: median(b), post: median(c), postOrigin: median(d), tracked: median(e) };
 }
 
 async function main(): Promise<void> {
   const v = process.argv.find((a) => a.startsWith('--variant='));
   if (v) {
-    process.stdout.write(JSON.stringify(await variant(v.endsWith('=lazy'))));
+    const [platform, kind] = v.slice('--variant='.length).split(':');
+    process.stdout.write(JSON.stringify(await variant(platform as Platform, kind === 'lazy')));
     return;
   }
   const markdown = process.argv.includes('--markdown');
-  const app = await wholeApp();
-  const hot = await hotPath();
+  const app: AppFigures[] = [];
+  for (const platform of PLATFORMS) app.push(...(await wholeApp(platform)));
+  const hot = hotPath();
   const lines: string[] = [];
   lines.push('## Micro-benchmark: the module on a route that never uses the session', '');
   lines.push(
-    `\`node .run/bench/micro.js\` (bench/micro.ts), ${ROUNDS} alternating rounds of ${N} sequential requests, median round, on the app core. ` +
-      'Whole app: the same Express-based Nest app with and without `SessionModule`, each round in a fresh process (the module\'s AsyncLocalStorage turns on promise hooks process-wide on Node 20), requests injected in-process with light-my-request (no sockets). ' +
-      'Middleware + interceptor alone: `SessionMiddleware.use` + `SessionInterceptor.intercept` around a handler that returns at once, against that handler alone.',
+    `\`node .run/bench/micro.js\` (bench/micro.ts), on the app core. ` +
+      `Whole app: ${ROUNDS} alternating rounds of ${N} sequential requests (after ${N / 2} of warm-up), median round; the same Nest app with and without \`SessionModule\` (handlers use \`@Session()\`, so no AsyncLocalStorage), on Express and on Fastify, each round in a fresh process, requests injected in-process with light-my-request (no sockets). ` +
+      `Middleware alone: there is no global interceptor any more (a session that is never used is never stored, and the before-send hook is only attached once a handler uses the session), so such a route meets only \`SessionMiddleware.use\`: ${ROUNDS} rounds of ${N * 40} calls, median, against calling \`next()\` directly.`,
     '',
   );
   lines.push('| path | without the module | with the module | module overhead |', '|---|--:|--:|--:|');
   for (const f of app) lines.push(`| whole app, ${f.label} | ${f.without.toFixed(0)} ns | ${f.with.toFixed(0)} ns | ${(f.with - f.without).toFixed(0)} ns (${((f.with / f.without - 1) * 100).toFixed(1)}%) |`);
-  lines.push(`| middleware + interceptor alone, GET with a cookie | ${hot.bare.toFixed(0)} ns | ${hot.module.toFixed(0)} ns | ${(hot.module - hot.bare).toFixed(0)} ns |`);
-  lines.push(`| middleware + interceptor alone, POST with a cookie (CSRF check) | ${hot.bare.toFixed(0)} ns | ${hot.modulePost.toFixed(0)} ns | ${(hot.modulePost - hot.bare).toFixed(0)} ns |`);
+  const row = (label: string, ns: number) => lines.push(`| SessionMiddleware.use alone, ${label} | ${hot.bare.toFixed(0)} ns | ${ns.toFixed(0)} ns | ${(ns - hot.bare).toFixed(0)} ns |`);
+  row('GET with a cookie', hot.get);
+  row('POST with a cookie, no Origin (CSRF check: cookie lookup)', hot.post);
+  row('POST with a cookie, same-origin (CSRF check: cookie lookup + Sec-Fetch-Site)', hot.postOrigin);
+  row('GET with a cookie, request tracking on (CurrentSession injected: AsyncLocalStorage.run)', hot.tracked);
   lines.push('');
+  lines.push(
+    'The whole-app rows carry the noise of a full Nest request (tens of µs, varying by a few % between processes); the middleware rows are the module\'s own cost. ' +
+      'With request tracking on, the cost is not only the row above: promise hooks stay on for the whole process, which slows every await of every request (see the CurrentSession section).',
+    '',
+  );
   if (markdown) process.stdout.write(lines.join('\n') + '\n');
   else console.log(lines.join('\n'));
 }

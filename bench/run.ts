@@ -491,9 +491,8 @@ function report(results: RunResult[], micro: string | undefined, elapsed: number
       for (const shape of shapes) add(`POST /cart ${shape}: ${t.lazy} ≥ ${t.cart}× ${t.label}`, ratio(find(t.lazy, 'cart', shape)?.rps, find(t.theirs, 'cart', shape)?.rps), (v) => v >= t.cart, 2, '×');
     }
   };
-  const present = (ms: string[]) => ms.filter((m) => sel.modes.includes(m));
   group = 'Express';
-  platformTargets('none', present(['lazy-sqlite', 'lazy-postgres', 'lazy-mariadb', 'lazy-redis', 'lazy-cookie']).length ? present(['lazy-sqlite', 'lazy-postgres', 'lazy-mariadb', 'lazy-redis', 'lazy-cookie']) : ['lazy-sqlite', 'lazy-postgres', 'lazy-mariadb'], [
+  platformTargets('none', ['lazy-sqlite', 'lazy-postgres', 'lazy-mariadb', 'lazy-redis', ...(hasCookieStore ? ['lazy-cookie'] : [])], [
     { lazy: 'lazy-postgres', theirs: 'express-session-typeorm-postgres', label: 'express-session+connect-typeorm (PostgreSQL)', me: 2.5, cart: 1.5 },
     { lazy: 'lazy-sqlite', theirs: 'express-session-typeorm-sqlite', label: 'express-session+connect-typeorm (SQLite)', me: 6, cart: 1.5 },
   ]);

@@ -3,7 +3,7 @@ import type { RequestContext } from './session.context.js';
 import type { CookieCarrier, SessionPatch, SessionRecord } from './stores/session.store.js';
 import { findCookie } from './session.cookie.js';
 import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from './session.token.js';
-import { toJson } from './session.json.js';
+import { checkSessionKey, toJson } from './session.json.js';
 import { defineOwn } from './stores/session.codec.js';
 import { SessionDataTooLargeError } from './session.errors.js';
 
@@ -141,7 +141,6 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   async set(key: string, value: unknown): Promise<void> {
-    checkKey(key);
     const json = toJson(key, value);
     await this.load();
     const next = { ...this.data };
@@ -154,7 +153,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   async delete(key: string): Promise<void> {
-    checkKey(key);
+    checkSessionKey(key);
     await this.load();
     if (!hasOwn(this.data, key)) return;
     const next = { ...this.data };
@@ -410,6 +409,3 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 }
 
-function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) throw new TypeError('session key must be a non-empty string');
-}

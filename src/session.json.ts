@@ -5,11 +5,17 @@
  * Returns the serialized JSON.
  */
 export function toJson(key: string, value: unknown): string {
+  checkSessionKey(key);
+  check(key, value, [], '');
+  return JSON.stringify(value);
+}
+
+/** A key every store can hold: a non-empty string, valid UTF-16, no U+0000. */
+export function checkSessionKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) throw new TypeError('session key must be a non-empty string');
   if (LONE_SURROGATE.test(key)) throw new TypeError(`session key ${JSON.stringify(key)} holds an unpaired surrogate: not storable as UTF-8`);
   // SQLite's json_patch cuts a top-level key at U+0000 ('a\u0000b' would overwrite 'a').
   if (key.includes('\u0000')) throw new TypeError(`session key ${JSON.stringify(key)} holds U+0000: not allowed in a session key`);
-  check(key, value, [], '');
-  return JSON.stringify(value);
 }
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
