@@ -3,7 +3,7 @@ import type { RequestContext } from './session.context.js';
 import type { CookieCarrier, SessionPatch, SessionRecord } from './stores/session.store.js';
 import { findCookie } from './session.cookie.js';
 import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from './session.token.js';
-import { checkSessionKey, toJson } from './session.json.js';
+import { checkSessionKey, storableText, toJson } from './session.json.js';
 import { defineOwn } from './stores/session.codec.js';
 import { SessionDataTooLargeError } from './session.errors.js';
 
@@ -73,11 +73,6 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   private newHandle: string | undefined;
 
   constructor(private readonly rt: SessionRuntime, private readonly ctx: RequestContext) {}
-
-  /** The session was used in this request (so the response depends on the cookie). */
-  get accessed(): boolean {
-    return this.loading !== undefined;
-  }
 
   private load(): Promise<void> {
     return (this.loading ??= this.doLoad());
@@ -185,8 +180,8 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   async login(userId: string, options: LoginOptions = {}): Promise<void> {
-    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 255) {
-      throw new TypeError('session.login(userId): userId must be a non-empty string of at most 255 characters');
+    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 255 || !storableText(userId)) {
+      throw new TypeError('session.login(userId): userId must be a non-empty string of at most 255 characters, valid UTF-16 without U+0000');
     }
     await this.load();
     const current = this.pendingLogin?.userId ?? this.record?.userId ?? undefined;

@@ -10,6 +10,11 @@ export function toJson(key: string, value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Text every store can hold in an indexed column: valid UTF-16, no U+0000. */
+export function storableText(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
 /** A key every store can hold: a non-empty string, valid UTF-16, no U+0000. */
 export function checkSessionKey(key: unknown): asserts key is string {
   if (typeof key !== 'string' || key.length === 0) throw new TypeError('session key must be a non-empty string');

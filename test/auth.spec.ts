@@ -66,6 +66,15 @@ for (const platform of PLATFORMS) await describeEngines(`authentication on ${pla
       expect(events.map((e) => e.type)).toEqual(['created', 'login']);
     });
 
+    it('refuses a user id no store can index, with a TypeError, storing nothing', async () => {
+      for (const bad of ['a\u0000b', 'a\ud800', 'x'.repeat(256), '']) {
+        const c = new Client(app);
+        const res = await c.post('/login-checked', { user: bad });
+        expect(res.body.error).toBe('TypeError');
+        expect(c.cookie).toBeUndefined();
+      }
+    });
+
     it('logging in as another user starts from empty data', async () => {
       const c = new Client(app);
       await c.post('/login/bob');

@@ -187,6 +187,17 @@ export class TestController {
     return { ok: true };
   }
 
+  @Post('login-checked')
+  @HttpCode(200)
+  async loginChecked(@Session() s: SessionHandle, @Body('user') user: string) {
+    try {
+      await s.login(user);
+      return { error: null };
+    } catch (err) {
+      return { error: (err as Error).name, message: (err as Error).message };
+    }
+  }
+
   @Post('logout')
   @HttpCode(200)
   async logout(@Session() s: SessionHandle) {
