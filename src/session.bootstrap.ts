@@ -4,6 +4,7 @@ import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js'
 import { SessionRuntime } from './session.runtime.js';
 import { CurrentSession } from './current-session.js';
 import { SessionManager } from './session.manager.js';
+import { SessionMiddleware } from './session.middleware.js';
 import { contextOf } from './session.context.js';
 import { FastifyHttpAdapter } from './http/fastify.adapter.js';
 
@@ -22,13 +23,14 @@ export class SessionBootstrap implements OnModuleInit {
     private readonly rt: SessionRuntime,
     private readonly discovery: DiscoveryService,
     private readonly adapterHost: HttpAdapterHost,
+    private readonly middleware: SessionMiddleware,
   ) {}
 
   onModuleInit(): void {
     const platform = this.adapterHost.httpAdapter;
     if (platform?.getType() === 'fastify') {
       const adapter = new FastifyHttpAdapter();
-      adapter.install(platform.getInstance(), (req) => contextOf(req));
+      adapter.install(platform.getInstance(), (req) => contextOf(req), this.middleware);
       this.rt.http = adapter;
     }
     this.rt.tracksRequests = this.rt.options.trackRequests ?? [...this.discovery.getProviders(), ...this.discovery.getControllers()].some(injectsTracked);

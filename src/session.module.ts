@@ -1,5 +1,5 @@
 import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
+import { DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
 import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './session.module-definition.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from './session.constants.js';
@@ -37,7 +37,14 @@ import { createDefaultStore } from './session.default-store.js';
   exports: [CurrentSession, SessionManager, SessionAuthGuard, SessionRuntime],
 })
 export class SessionModule extends ConfigurableModuleClass implements NestModule {
+  constructor(private readonly adapterHost: HttpAdapterHost) {
+    super();
+  }
+
   configure(consumer: MiddlewareConsumer): void {
+    // On Fastify, Nest middleware runs through @fastify/middie, which costs every request several
+    // µs; SessionBootstrap runs the middleware in a Fastify onRequest hook instead.
+    if (this.adapterHost.httpAdapter?.getType() === 'fastify') return;
     consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
   }
 }

@@ -11,6 +11,12 @@ interface ReplyLike {
 
 interface FastifyLike {
   addHook(name: 'onSend', hook: (request: unknown, reply: ReplyLike, payload: unknown) => Promise<unknown>): unknown;
+  addHook(name: 'onRequest', hook: (request: { raw: unknown }, reply: ReplyLike, done: (err?: unknown) => void) => void): unknown;
+}
+
+/** What runs first for every request: SessionMiddleware (its `use`). */
+interface RequestEntry {
+  use(req: object, res: object, next: (err?: unknown) => void): void;
 }
 
 const isReply = (res: unknown): res is ReplyLike =>
@@ -55,8 +61,19 @@ export class FastifyHttpAdapter implements SessionHttpAdapter {
   /** Nothing per request: the onSend hook installed at start-up does the holding. */
   holdResponse(): void {}
 
-  install(instance: unknown, find: (req: unknown) => HeldRequest | undefined): void {
-    (instance as FastifyLike).addHook('onSend', async (request, reply, payload) => {
+  install(instance: unknown, find: (req: unknown) => HeldRequest | undefined, entry?: RequestEntry): void {
+    const fastify = instance as FastifyLike;
+    // The middleware's work in a plain onRequest hook rather than through Nest middleware (middie).
+    if (entry) {
+      fastify.addHook('onRequest', (request, reply, done) => {
+        try {
+          entry.use(request.raw as object, reply.raw as object, done);
+        } catch (err) {
+          done(err);
+        }
+      });
+    }
+    fastify.addHook('onSend', async (request, reply, payload) => {
       const found = find(request);
       if (!found) return payload;
       // From here on, headers are written through the reply.

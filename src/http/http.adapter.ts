@@ -18,7 +18,7 @@ export interface SessionHttpAdapter {
    */
   holdResponse(res: unknown, beforeSend: (status: number) => Promise<void> | undefined): void;
   /** Once at start-up, with the platform's own instance (an Express app, a Fastify server). */
-  install?(instance: unknown, find: (req: unknown) => HeldRequest | undefined): void;
+  install?(instance: unknown, find: (req: unknown) => HeldRequest | undefined, entry?: { use(req: object, res: object, next: (err?: unknown) => void): void }): void;
 }
 
 /** A request as the adapter sees it at send time. */
