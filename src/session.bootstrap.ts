@@ -7,13 +7,14 @@ import { SessionManager } from './session.manager.js';
 import { SessionMiddleware } from './session.middleware.js';
 import { contextOf } from './session.context.js';
 import { FastifyHttpAdapter } from './http/fastify.adapter.js';
+import { ExpressHttpAdapter } from './http/express.adapter.js';
 
 /** Providers that find the request through AsyncLocalStorage rather than through a parameter. */
 const NEEDS_REQUEST_TRACKING: unknown[] = [CurrentSession, SessionManager];
 
 /**
- * Start-up decisions, made once so the per-request path makes none: which platform adapter to use,
- * and whether requests must be tracked in AsyncLocalStorage at all. On Node 20 a single
+ * Start-up decisions, made once so the per-request path makes none: which platform adapter to use
+ * (installed in front of every route), and whether requests must be tracked in AsyncLocalStorage at all. On Node 20 a single
  * AsyncLocalStorage.run turns on promise hooks for the whole process (about 10% of the CPU of a
  * small request), so it is only used when something injects CurrentSession or SessionManager.
  */
@@ -26,13 +27,16 @@ export class SessionBootstrap implements OnModuleInit {
     private readonly middleware: SessionMiddleware,
   ) {}
 
-  onModuleInit(): void {
+  /** Before the routes: the platform's adapter, with the middleware in front of every request. */
+  install(): void {
     const platform = this.adapterHost.httpAdapter;
-    if (platform?.getType() === 'fastify') {
-      const adapter = new FastifyHttpAdapter();
-      adapter.install(platform.getInstance(), (req) => contextOf(req), this.middleware);
-      this.rt.http = adapter;
-    }
+    if (!platform) return;
+    const adapter = platform.getType() === 'fastify' ? new FastifyHttpAdapter() : new ExpressHttpAdapter();
+    adapter.install(platform.getInstance(), this.middleware, (req) => contextOf(req));
+    this.rt.http = adapter;
+  }
+
+  onModuleInit(): void {
     this.rt.tracksRequests = this.rt.options.trackRequests ?? [...this.discovery.getProviders(), ...this.discovery.getControllers()].some(injectsTracked);
   }
 }

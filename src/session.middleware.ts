@@ -1,19 +1,21 @@
-import { ForbiddenException, Injectable, type NestMiddleware } from '@nestjs/common';
+import { ForbiddenException, Injectable } from '@nestjs/common';
 import { SessionRuntime } from './session.runtime.js';
 import { attachContext, RequestContext, requestContextStorage } from './session.context.js';
 import { findCookie } from './session.cookie.js';
+import type { RequestEntry } from './http/http.adapter.js';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
- * Opens the request's context (for CurrentSession) and applies the cross-site request rule. For a
- * GET it does nothing else: no cookie parsing, no signature check, no store.
+ * Runs in front of every request (the adapter installs it): opens the request's context (for
+ * CurrentSession) and applies the cross-site request rule. For a GET it does nothing else: no
+ * cookie parsing, no signature check, no store.
  */
 @Injectable()
-export class SessionMiddleware implements NestMiddleware {
+export class SessionMiddleware implements RequestEntry {
   constructor(private readonly rt: SessionRuntime) {}
 
-  use(req: object, res: object, next: (err?: unknown) => void): void {
+  use(req: object, res: object, next: () => void): void {
     const ctx = new RequestContext(this.rt, req, res);
     attachContext(req, ctx);
     if (this.rt.options.csrf && STATE_CHANGING.has(this.rt.http.method(req)) && !this.crossSiteAllowed(req)) {

@@ -1,5 +1,5 @@
-import { Module, RequestMethod, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
-import { DiscoveryModule, HttpAdapterHost } from '@nestjs/core';
+import { Module, type NestModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './session.module-definition.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from './session.constants.js';
@@ -13,9 +13,9 @@ import { createDefaultStore } from './session.default-store.js';
 
 /**
  * Sessions for the whole application: import SessionModule.forRoot({ secret }) (or forRootAsync)
- * once; the module is global. It installs its middleware itself, and stores a used session in a
- * before-send hook of the platform rather than in a global interceptor: any global interceptor moves
- * every route of the application onto Nest's slower interceptor path.
+ * once; the module is global. It puts itself into the platform directly (a plain Express
+ * middleware, Fastify hooks) rather than through Nest middleware or a global interceptor, each of
+ * which costs every request of the application several µs, used session or not.
  */
 @Module({
   imports: [DiscoveryModule],
@@ -37,14 +37,12 @@ import { createDefaultStore } from './session.default-store.js';
   exports: [CurrentSession, SessionManager, SessionAuthGuard, SessionRuntime],
 })
 export class SessionModule extends ConfigurableModuleClass implements NestModule {
-  constructor(private readonly adapterHost: HttpAdapterHost) {
+  constructor(private readonly bootstrap: SessionBootstrap) {
     super();
   }
 
-  configure(consumer: MiddlewareConsumer): void {
-    // On Fastify, Nest middleware runs through @fastify/middie, which costs every request several
-    // µs; SessionBootstrap runs the middleware in a Fastify onRequest hook instead.
-    if (this.adapterHost.httpAdapter?.getType() === 'fastify') return;
-    consumer.apply(SessionMiddleware).forRoutes({ path: '{*path}', method: RequestMethod.ALL });
+  /** Nest calls this before it registers any route: the moment to go in front of all of them. */
+  configure(): void {
+    this.bootstrap.install();
   }
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { UNAVAILABLE_BODY, type SessionHttpAdapter } from './http.adapter.js';
+import { refusal, UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type SessionHttpAdapter } from './http.adapter.js';
 
 type Call = [method: 'write' | 'end', args: unknown[]];
 
@@ -34,6 +34,21 @@ export class ExpressHttpAdapter implements SessionHttpAdapter {
     const lower = field.toLowerCase();
     if (text.split(',').some((f) => f.trim() === '*' || f.trim().toLowerCase() === lower)) return;
     r.setHeader('vary', `${text}, ${field}`);
+  }
+
+  /** A plain middleware without a path: Express matches it without a regular expression. */
+  install(instance: unknown, entry: RequestEntry, _find: (req: unknown) => HeldRequest | undefined): void {
+    (instance as { use(fn: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void): void }).use((req, res, next) => {
+      try {
+        entry.use(req, res, next);
+      } catch (err) {
+        const refused = refusal(err);
+        if (!refused) return next(err);
+        res.statusCode = refused.status;
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.end(JSON.stringify(refused.body));
+      }
+    });
   }
 
   /**

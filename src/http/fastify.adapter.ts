@@ -1,4 +1,4 @@
-import { UNAVAILABLE_BODY, type HeldRequest, type SessionHttpAdapter } from './http.adapter.js';
+import { refusal, UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type SessionHttpAdapter } from './http.adapter.js';
 import { ExpressHttpAdapter } from './express.adapter.js';
 
 interface ReplyLike {
@@ -11,12 +11,7 @@ interface ReplyLike {
 
 interface FastifyLike {
   addHook(name: 'onSend', hook: (request: unknown, reply: ReplyLike, payload: unknown) => Promise<unknown>): unknown;
-  addHook(name: 'onRequest', hook: (request: { raw: unknown }, reply: ReplyLike, done: (err?: unknown) => void) => void): unknown;
-}
-
-/** What runs first for every request: SessionMiddleware (its `use`). */
-interface RequestEntry {
-  use(req: object, res: object, next: (err?: unknown) => void): void;
+  addHook(name: 'onRequest', hook: (request: { raw: unknown }, reply: ReplyLike & { send(body: unknown): unknown }, done: (err?: unknown) => void) => void): unknown;
 }
 
 const isReply = (res: unknown): res is ReplyLike =>
@@ -61,18 +56,19 @@ export class FastifyHttpAdapter implements SessionHttpAdapter {
   /** Nothing per request: the onSend hook installed at start-up does the holding. */
   holdResponse(): void {}
 
-  install(instance: unknown, find: (req: unknown) => HeldRequest | undefined, entry?: RequestEntry): void {
+  install(instance: unknown, entry: RequestEntry, find: (req: unknown) => HeldRequest | undefined): void {
     const fastify = instance as FastifyLike;
-    // The middleware's work in a plain onRequest hook rather than through Nest middleware (middie).
-    if (entry) {
-      fastify.addHook('onRequest', (request, reply, done) => {
-        try {
-          entry.use(request.raw as object, reply.raw as object, done);
-        } catch (err) {
-          done(err);
-        }
-      });
-    }
+    // A plain onRequest hook rather than Nest middleware, which Fastify runs through middie.
+    fastify.addHook('onRequest', (request, reply, done) => {
+      try {
+        entry.use(request.raw as object, reply.raw as object, done);
+      } catch (err) {
+        const refused = refusal(err);
+        if (!refused) return done(err);
+        reply.code(refused.status);
+        reply.send(refused.body);
+      }
+    });
     fastify.addHook('onSend', async (request, reply, payload) => {
       const found = find(request);
       if (!found) return payload;

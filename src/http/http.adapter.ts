@@ -17,8 +17,27 @@ export interface SessionHttpAdapter {
    * Called only for requests that used their session: the others pay nothing.
    */
   holdResponse(res: unknown, beforeSend: (status: number) => Promise<void> | undefined): void;
-  /** Once at start-up, with the platform's own instance (an Express app, a Fastify server). */
-  install?(instance: unknown, find: (req: unknown) => HeldRequest | undefined, entry?: { use(req: object, res: object, next: (err?: unknown) => void): void }): void;
+  /**
+   * Once at start-up, before any route, with the platform's own instance (an Express app, a Fastify
+   * server): puts `entry` in front of every request, and whatever the platform needs at send time.
+   */
+  install(instance: unknown, entry: RequestEntry, find: (req: unknown) => HeldRequest | undefined): void;
+}
+
+/**
+ * What runs first for every request (SessionMiddleware). It may throw an HttpException (the
+ * cross-site refusal), which the adapter answers in Nest's usual JSON shape.
+ */
+export interface RequestEntry {
+  use(req: object, res: object, next: () => void): void;
+}
+
+/** An HttpException as Nest's default exception filter would answer it. */
+export function refusal(err: unknown): { status: number; body: object } | undefined {
+  const e = err as { getStatus?: () => number; getResponse?: () => unknown };
+  if (typeof e?.getStatus !== 'function' || typeof e.getResponse !== 'function') return undefined;
+  const response = e.getResponse();
+  return { status: e.getStatus(), body: typeof response === 'object' && response !== null ? response : { statusCode: e.getStatus(), message: String(response) } };
 }
 
 /** A request as the adapter sees it at send time. */
