@@ -53,6 +53,11 @@ export interface ModeInfo {
   platform: Platform;
   /** lazy only: /me and /cart go through a singleton service that injects CurrentSession. */
   current: boolean;
+  /**
+   * connect-typeorm on SQLite only: TypeORM's default better-sqlite3 settings (rollback journal,
+   * synchronous FULL), as a user who installs it would have them, instead of the module's WAL settings.
+   */
+  defaults?: boolean;
 }
 
 const SQL: readonly string[] = ['sqlite', 'postgres', 'mariadb'];
@@ -73,6 +78,8 @@ export function parseMode(mode: string): ModeInfo {
     current = true;
     rest = rest.slice(0, -'-current'.length);
   }
+  const defaults = rest.endsWith('-typeorm-sqlite-defaults');
+  if (defaults) rest = rest.slice(0, -'-defaults'.length);
   if (rest.startsWith('fastify-session-')) platform = 'fastify';
   const stacks = ['express-session-typeorm', 'express-session-redis', 'fastify-session-typeorm', 'fastify-session-redis', 'lazy', 'none'] as const;
   for (const stack of stacks) {
@@ -82,7 +89,7 @@ export function parseMode(mode: string): ModeInfo {
       const db = rest.slice(stack.length + 1) as Backend;
       const ok = stack === 'lazy' ? [...SQL, 'redis', 'cookie'].includes(db) : stack.endsWith('-typeorm') && SQL.includes(db);
       if (!ok) break;
-      return { mode, stack, db, platform, current };
+      return { mode, stack, db, platform, current, ...(defaults ? { defaults } : {}) };
     }
   }
   throw new Error(`unknown bench mode '${mode}'`);
@@ -121,13 +128,14 @@ class CountingLogger implements TypeOrmLogger {
 
 const DATA_DIR = process.env.BENCH_DATA_DIR ?? join(process.cwd(), '.run', 'bench-data');
 
-function dataSourceOptions(db: Backend, file: string, entities: DataSourceOptions['entities'] = []): DataSourceOptions {
+function dataSourceOptions(db: Backend, file: string, entities: DataSourceOptions['entities'] = [], defaults = false): DataSourceOptions {
   const logging = { logger: new CountingLogger(), logging: ['query' as const] };
   switch (db) {
     case 'sqlite': {
       mkdirSync(DATA_DIR, { recursive: true });
       const database = join(DATA_DIR, `${file}.sqlite`);
       for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
+      if (defaults) return { type: 'better-sqlite3', database, entities, ...logging };
       // The settings of the module's default store (session.default-store.ts), for both stacks.
       return {
         type: 'better-sqlite3', database, enableWAL: true, entities, ...logging,
@@ -359,7 +367,7 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
     case 'fastify-session-typeorm': {
       const { default: connectTypeorm } = await import('connect-typeorm');
       const { BenchCtSession } = await import('./ct-entity.js');
-      const dataSource = new DataSource({ ...dataSourceOptions(info.db ?? 'sqlite', 'bench_ct'), entities: [BenchCtSession], synchronize: false });
+      const dataSource = new DataSource({ ...dataSourceOptions(info.db ?? 'sqlite', 'bench_ct', [], info.defaults), entities: [BenchCtSession], synchronize: false });
       await dataSource.initialize();
       await dataSource.query(`DROP TABLE IF EXISTS ${info.db === 'mariadb' ? '`bench_ct_sessions`' : '"bench_ct_sessions"'}`);
       await dataSource.synchronize();
