@@ -18,18 +18,28 @@ export function encodePatch(set: Record<string, unknown> | undefined, unset: rea
   return JSON.stringify(patch);
 }
 
-/** Only the boxed values; a row that is not such JSON reads as empty data rather than an error. */
-export function decodeData(text: unknown): Record<string, unknown> {
-  const data: Record<string, unknown> = {};
-  if (typeof text !== 'string' && (typeof text !== 'object' || text === null)) return data;
+/** The boxed entries of a stored `data` column, and whether every entry was well formed; null when it is not a JSON object. */
+function parseBoxed(text: unknown): { entries: [string, unknown][]; clean: boolean } | null {
   let parsed: unknown;
   try {
     parsed = typeof text === 'string' ? JSON.parse(text) : text;
   } catch {
-    return data;
+    return null;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return data;
-  for (const [k, v] of Object.entries(parsed)) if (Array.isArray(v) && v.length === 1) defineOwn(data, k, v[0]);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
+  const entries: [string, unknown][] = [];
+  let clean = true;
+  for (const [k, v] of Object.entries(parsed)) {
+    if (Array.isArray(v) && v.length === 1) entries.push([k, v[0]]);
+    else clean = false;
+  }
+  return { entries, clean };
+}
+
+/** Only the boxed values; a row that is not such JSON reads as empty data rather than an error. */
+export function decodeData(text: unknown): Record<string, unknown> {
+  const data: Record<string, unknown> = {};
+  for (const [k, v] of parseBoxed(text)?.entries ?? []) defineOwn(data, k, v);
   return data;
 }
 
@@ -93,19 +103,8 @@ export function openEntries(sealer: SessionSealer, entries: Iterable<[string, un
 
 /** The SQL stores' sealed `data` column; null when it is not sealed data that opens. */
 export function decodeSealedData(sealer: SessionSealer, text: unknown): Record<string, unknown> | null {
-  let parsed: unknown;
-  try {
-    parsed = typeof text === 'string' ? JSON.parse(text) : text;
-  } catch {
-    return null;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
-  const entries: [string, unknown][] = [];
-  for (const [k, v] of Object.entries(parsed)) {
-    if (!Array.isArray(v) || v.length !== 1) return null;
-    entries.push([k, v[0]]);
-  }
-  return openEntries(sealer, entries);
+  const boxed = parseBoxed(text);
+  return boxed?.clean ? openEntries(sealer, boxed.entries) : null;
 }
 
 /**
