@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import request from 'supertest';
 import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { dataSourceOptions, describeEngines, openStore, type Engine } from './support/databases.js';
+import { dataSourceOptions, describeEngines, openStore, type Engine, PORTS } from './support/databases.js';
 import { createTestApp, sessionCookie } from './support/test-app.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { storeKey } from '../src/session.token.js';
@@ -20,7 +20,7 @@ await describeEngines(
   'database outage',
   (engine: Engine) => {
     const table = `fault_${engine}`;
-    const port = engine === 'postgres' ? 5432 : 3306;
+    const port = engine === 'postgres' ? PORTS.postgres : PORTS.mariadb;
     let direct: { dataSource: DataSource; store: TypeOrmSessionStore };
     let proxied: DataSource;
     let proxy: TcpProxy;

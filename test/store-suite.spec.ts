@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { createClient } from 'redis';
 import { MemorySessionStore, RedisSessionStore, TypeOrmSessionStore, type SessionRecord, type SessionStore } from '../src/index.js';
 import { databaseTargets, openStore, REQUIRED, type Engine } from './support/databases.js';
-import { dropPrefix, keysUnder, newRedis, redisMissing, testPrefix } from './support/redis.js';
+import { dropPrefix, keysUnder, newRedis, REDIS_PORT, redisMissing, testPrefix } from './support/redis.js';
 
 /*
  * One suite of store behaviours, run against every store: memory, the SQL engines, Redis (over
@@ -104,7 +104,7 @@ function nodeRedisTarget(missing: string | undefined): Target {
     encrypted: false,
     missing,
     open: async () => {
-      const client = createClient({ socket: { host: '127.0.0.1', port: 6379, reconnectStrategy: false }, disableOfflineQueue: true });
+      const client = createClient({ socket: { host: '127.0.0.1', port: REDIS_PORT, reconnectStrategy: false }, disableOfflineQueue: true });
       await client.connect();
       const ioredis = await newRedis();
       const prefix = testPrefix('suite-nr');

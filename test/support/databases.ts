@@ -10,7 +10,11 @@ export interface DbTarget {
   missing?: string;
 }
 
-const PORTS: Record<Exclude<Engine, 'sqlite'>, number> = { postgres: 5432, mariadb: 3306 };
+/** The servers' ports; TEST_PG_PORT / TEST_MARIADB_PORT move them (and show the skip path). */
+export const PORTS: Record<Exclude<Engine, 'sqlite'>, number> = {
+  postgres: Number(process.env.TEST_PG_PORT ?? 5432),
+  mariadb: Number(process.env.TEST_MARIADB_PORT ?? 3306),
+};
 
 /** CI sets this: a database that cannot be reached fails its suite instead of skipping it. */
 export const REQUIRED = process.env.REQUIRE_DATABASES === '1' || process.env.REQUIRE_DATABASES === 'true';
@@ -44,12 +48,12 @@ export function dataSourceOptions(engine: Engine, logger?: Logger, port?: number
       return { type: 'better-sqlite3', database: ':memory:', logger, logging: logger ? 'all' : false };
     case 'postgres':
       return {
-        type: 'postgres', host: '127.0.0.1', port: port ?? 5432, username: 'postgres', database: 'test', logger, logging: logger ? 'all' : false,
+        type: 'postgres', host: '127.0.0.1', port: port ?? PORTS.postgres, username: 'postgres', database: 'test', logger, logging: logger ? 'all' : false,
         connectTimeoutMS: 2000, extra: { max: 10, query_timeout: 3000, connectionTimeoutMillis: 2000 },
       };
     case 'mariadb':
       return {
-        type: 'mariadb', host: '127.0.0.1', port: port ?? 3306, username: 'root', password: '', database: 'test', logger, logging: logger ? 'all' : false,
+        type: 'mariadb', host: '127.0.0.1', port: port ?? PORTS.mariadb, username: 'root', password: '', database: 'test', logger, logging: logger ? 'all' : false,
         connectTimeout: 2000, extra: { connectionLimit: 10 },
       };
   }

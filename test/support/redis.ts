@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { REQUIRED } from './databases.js';
 
-export const REDIS_PORT = 6379;
+/** TEST_REDIS_PORT moves it (and shows the skip path). */
+export const REDIS_PORT = Number(process.env.TEST_REDIS_PORT ?? 6379);
 
 /** The settings the README recommends: a Redis outage fails a request at once instead of queueing it. */
 export const RECOMMENDED: RedisOptions = { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 };
