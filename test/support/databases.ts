@@ -2,7 +2,11 @@ import { createConnection } from 'node:net';
 import { DataSource, type DataSourceOptions, type Logger } from 'typeorm';
 import { TypeOrmSessionStore } from '../../src/index.js';
 
-export type Engine = 'sqlite' | 'postgres' | 'mariadb';
+/**
+ * 'mysql' is the MariaDB server reached through TypeORM's 'mysql' driver: the store then takes its
+ * MySQL path (no DELETE … RETURNING). Only the store suite runs it; describeEngines does not.
+ */
+export type Engine = 'sqlite' | 'postgres' | 'mariadb' | 'mysql';
 
 export interface DbTarget {
   engine: Engine;
@@ -11,7 +15,7 @@ export interface DbTarget {
 }
 
 /** The servers' ports; TEST_PG_PORT / TEST_MARIADB_PORT move them (and show the skip path). */
-export const PORTS: Record<Exclude<Engine, 'sqlite'>, number> = {
+export const PORTS: Record<Exclude<Engine, 'sqlite' | 'mysql'>, number> = {
   postgres: Number(process.env.TEST_PG_PORT ?? 5432),
   mariadb: Number(process.env.TEST_MARIADB_PORT ?? 3306),
 };
@@ -52,8 +56,9 @@ export function dataSourceOptions(engine: Engine, logger?: Logger, port?: number
         connectTimeoutMS: 2000, extra: { max: 10, query_timeout: 3000, connectionTimeoutMillis: 2000 },
       };
     case 'mariadb':
+    case 'mysql':
       return {
-        type: 'mariadb', host: '127.0.0.1', port: port ?? PORTS.mariadb, username: 'root', password: '', database: 'test', logger, logging: logger ? 'all' : false,
+        type: engine, host: '127.0.0.1', port: port ?? PORTS.mariadb, username: 'root', password: '', database: 'test', logger, logging: logger ? 'all' : false,
         connectTimeout: 2000, extra: { connectionLimit: 10 },
       };
   }
@@ -64,7 +69,7 @@ export async function openStore(engine: Engine, table: string, logger?: Logger, 
   const dataSource = new DataSource(dataSourceOptions(engine, logger, port));
   await dataSource.initialize();
   const store = new TypeOrmSessionStore(dataSource, { tableName: table });
-  const q = engine === 'mariadb' ? `\`${table}\`` : `"${table}"`;
+  const q = engine === 'mariadb' || engine === 'mysql' ? `\`${table}\`` : `"${table}"`;
   await dataSource.query(`DROP TABLE IF EXISTS ${q}`);
   for (const sql of store.createTableStatements(false)) await dataSource.query(sql);
   return { dataSource, store };
