@@ -344,7 +344,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       this.sendCookie(signToken(token, this.rt.options.secrets[0]), { createdAt: record.createdAt, remember: this.pendingLogin?.remember ?? record.remember }, now);
       this.rt.emit('regenerated', record.handle, this.pendingLogin?.userId ?? record.userId);
     }
-    if (this.pendingLogin) await this.afterLogin(record.handle, record.id, patch.newId ?? record.id);
+    if (this.pendingLogin) await this.afterLogin(record.handle, patch.newId ?? record.id);
   }
 
   private async createNew(now: number): Promise<void> {
@@ -364,10 +364,10 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     await this.rt.call('create', () => this.rt.store.create(record));
     this.sendCookie(signToken(token, this.rt.options.secrets[0]), record, now);
     this.rt.emit('created', record.handle, record.userId);
-    if (login) await this.afterLogin(record.handle, undefined, record.id);
+    if (login) await this.afterLogin(record.handle, record.id);
   }
 
-  private async afterLogin(handle: string, _oldId: string | undefined, id: string): Promise<void> {
+  private async afterLogin(handle: string, id: string): Promise<void> {
     const login = this.pendingLogin!;
     this.rt.emit('login', handle, login.userId);
     const max = this.rt.options.maxSessionsPerUser;
