@@ -98,9 +98,8 @@ export class DemoController {
   @Redirect('/profile', 303)
   async endSession(@Session() session: SessionHandle, @UserId() userId: string, @Body() body: Form): Promise<void> {
     const handle = field(body, 'handle');
-    // A handle is only a name: without this check any user could end anybody's session by guessing one.
-    const own = (await this.sessions.listForUser(userId)).find((s) => s.handle === handle);
-    const ended = own !== undefined && (await this.sessions.destroyByHandle(handle));
+    // A handle is only a name: { userId } keeps a user from ending anybody else's session with one.
+    const ended = await this.sessions.destroyByHandle(handle, { userId });
     await session.set('flash', ended ? 'That session has been ended.' : 'No such session of yours (it may have ended already).');
   }
 

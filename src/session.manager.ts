@@ -41,8 +41,16 @@ export class SessionManager {
     return removed.length;
   }
 
-  async destroyByHandle(handle: string): Promise<boolean> {
+  /**
+   * Ends the session with this handle. With `{ userId }`, only when it is one of that user's
+   * sessions: pass the logged-in user, so a handle from a form cannot end somebody else's session.
+   */
+  async destroyByHandle(handle: string, options: { userId?: string } = {}): Promise<boolean> {
     if (typeof handle !== 'string' || handle.length === 0 || handle.length > 64) return false;
+    if (options.userId !== undefined) {
+      const mine = await this.rt.call('listByUser', () => this.rt.store.listByUser(options.userId!));
+      if (!mine.some((s) => s.handle === handle)) return false;
+    }
     const removed = await this.rt.call('destroyByHandle', () => this.rt.store.destroyByHandle(handle));
     if (removed) this.rt.emit('destroyed', removed.handle, removed.userId);
     return removed !== null;

@@ -189,6 +189,10 @@ for (const platform of PLATFORMS) await describeEngines(`authentication on ${pla
         expect(new Date(String(s.expiresAt)).getTime()).toBeGreaterThan(Date.now());
       }
       const other = list.find((s) => !s.current)!;
+      const stranger = new Client(app);
+      await stranger.post('/login/mallory');
+      expect((await stranger.delete(`/sessions/${other.handle}`)).body).toEqual({ ended: false });
+      expect((await devices[0].get('/sessions')).body).toHaveLength(3);
       expect((await devices[0].delete(`/sessions/${other.handle}`)).body).toEqual({ ended: true });
       expect((await devices[0].get('/sessions')).body).toHaveLength(2);
       expect(events.filter((e) => e.type === 'destroyed').map((e) => e.handle)).toEqual([other.handle]);

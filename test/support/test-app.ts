@@ -256,8 +256,8 @@ export class TestController {
 
   @Delete('sessions/:handle')
   @Authenticated()
-  async endOne(@Param('handle') handle: string) {
-    return { ended: await this.manager.destroyByHandle(handle) };
+  async endOne(@Param('handle') handle: string, @UserId() userId: string) {
+    return { ended: await this.manager.destroyByHandle(handle, { userId }) };
   }
 }
 
