@@ -12,7 +12,8 @@
  * (keep the table), PGHOST/PGPORT/PGUSER/PGDATABASE (127.0.0.1/5432/postgres/test). Loopback only.
  */
 import 'reflect-metadata';
-import { DataSource } from 'typeorm';
+import type { DataSource } from 'typeorm';
+import { benchPostgres } from './postgres.js';
 import { TypeOrmSessionStore } from '../src/index.js';
 import type { SqlDialect } from '../src/stores/sql.dialect.js';
 
@@ -38,14 +39,7 @@ const idOfRow = async (ds: DataSource, g: number) =>
   ((await ds.query(`SELECT encode(sha256(convert_to($1::text, 'UTF8')), 'hex') AS id`, [`s${g}`])) as { id: string }[])[0].id;
 
 async function main(): Promise<void> {
-  const ds = new DataSource({
-    type: 'postgres',
-    host: process.env.PGHOST ?? '127.0.0.1',
-    port: Number(process.env.PGPORT ?? 5432),
-    username: process.env.PGUSER ?? 'postgres',
-    database: process.env.PGDATABASE ?? 'test',
-    extra: { max: 10 },
-  });
+  const ds = benchPostgres();
   await ds.initialize();
   const store = new TypeOrmSessionStore(ds, { tableName: TABLE, pruneBatchSize: BATCH });
   const sql = (store as unknown as { sql: SqlDialect }).sql;

@@ -18,7 +18,7 @@ import { runInNewContext } from 'node:vm';
 import type { AddressInfo } from 'node:net';
 import { Controller, Get, HttpCode, Module, Param, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { DataSource } from 'typeorm';
+import { benchPostgres } from './postgres.js';
 import { Session, SessionModule, TypeOrmSessionStore, type SessionHandle } from '../src/index.js';
 
 setFlagsFromString('--expose_gc');
@@ -231,14 +231,7 @@ function mem() {
 }
 
 async function main(): Promise<void> {
-  const dataSource = new DataSource({
-    type: 'postgres',
-    host: process.env.PGHOST ?? '127.0.0.1',
-    port: Number(process.env.PGPORT ?? 5432),
-    username: process.env.PGUSER ?? 'postgres',
-    database: process.env.PGDATABASE ?? 'test',
-    extra: { max: 10 },
-  });
+  const dataSource = benchPostgres();
   await dataSource.initialize();
   const store = new TypeOrmSessionStore(dataSource, { tableName: TABLE });
   await dataSource.query(`DROP TABLE IF EXISTS "${TABLE}"`);
