@@ -20,6 +20,9 @@ export const PORTS: Record<Exclude<Engine, 'sqlite' | 'mysql'>, number> = {
   mariadb: Number(process.env.TEST_MARIADB_PORT ?? 3306),
 };
 
+/** The databases' names; TEST_PG_DB / TEST_MARIADB_DB give parallel runs (worktrees) their own. */
+export const DB_NAMES = { postgres: process.env.TEST_PG_DB ?? 'test', mariadb: process.env.TEST_MARIADB_DB ?? 'test' };
+
 /** CI sets this: a database that cannot be reached fails its suite instead of skipping it. */
 export const REQUIRED = process.env.REQUIRE_DATABASES === '1' || process.env.REQUIRE_DATABASES === 'true';
 
@@ -52,13 +55,13 @@ export function dataSourceOptions(engine: Engine, logger?: Logger, port?: number
       return { type: 'better-sqlite3', database: ':memory:', logger, logging: logger ? 'all' : false };
     case 'postgres':
       return {
-        type: 'postgres', host: '127.0.0.1', port: port ?? PORTS.postgres, username: 'postgres', database: 'test', logger, logging: logger ? 'all' : false,
+        type: 'postgres', host: '127.0.0.1', port: port ?? PORTS.postgres, username: 'postgres', database: DB_NAMES.postgres, logger, logging: logger ? 'all' : false,
         connectTimeoutMS: 2000, extra: { max: 10, query_timeout: 3000, connectionTimeoutMillis: 2000 },
       };
     case 'mariadb':
     case 'mysql':
       return {
-        type: engine, host: '127.0.0.1', port: port ?? PORTS.mariadb, username: 'root', password: '', database: 'test', logger, logging: logger ? 'all' : false,
+        type: engine, host: '127.0.0.1', port: port ?? PORTS.mariadb, username: 'root', password: '', database: DB_NAMES.mariadb, logger, logging: logger ? 'all' : false,
         connectTimeout: 2000, extra: { connectionLimit: 10 },
       };
   }
