@@ -2,7 +2,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
 import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, sealPatch, unescapeNul } from './session.codec.js';
 import { SessionSealer } from './session.seal.js';
-import { SqlDialect, UpdateShape, type SqlFamily } from './sql.dialect.js';
+import { SqlDialect, UpdateShape, sqlFamily } from './sql.dialect.js';
 
 export interface TypeOrmSessionStoreOptions {
   /** Table name; default 'sessions' (as SessionEntity and the migration). */
@@ -25,21 +25,6 @@ export interface TypeOrmSessionStoreOptions {
 interface QueryResultLike {
   records?: Record<string, unknown>[];
   affected?: number | null;
-}
-
-function familyOf(type: string): SqlFamily {
-  switch (type) {
-    case 'better-sqlite3':
-    case 'sqlite':
-      return 'sqlite';
-    case 'postgres':
-      return 'postgres';
-    case 'mysql':
-    case 'mariadb':
-      return 'mysql';
-    default:
-      throw new Error(`nestjs-lazy-session: TypeOrmSessionStore supports SQLite, PostgreSQL and MySQL/MariaDB DataSources, not '${type}'`);
-  }
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -71,7 +56,7 @@ export class TypeOrmSessionStore implements SessionStore {
 
   constructor(private readonly dataSource: DataSource, private readonly options: TypeOrmSessionStoreOptions = {}) {
     const type = String(dataSource.options.type);
-    const family = familyOf(type);
+    const family = sqlFamily(type);
     // DELETE … RETURNING: PostgreSQL, SQLite ≥ 3.35, MariaDB; not MySQL, so 'mysql' selects first.
     const returning = family !== 'mysql' || type === 'mariadb';
     const table = options.tableName ?? 'sessions';
