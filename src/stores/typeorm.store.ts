@@ -1,6 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, sealPatch, unescapeNul } from './session.codec.js';
+import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, escapeNulKey, sealPatch, unescapeNul } from './session.codec.js';
 import { SessionSealer } from './session.seal.js';
 import { SqlDialect, UpdateShape, sqlFamily } from './sql.dialect.js';
 
@@ -132,7 +132,7 @@ export class TypeOrmSessionStore implements SessionStore {
       shape |= UpdateShape.Merge;
       let { set, unset } = patch;
       if (this.sealer) ({ set, unset } = sealPatch(this.sealer, set, unset));
-      if (this.pg) params.push(escapeNul(encodePatch(set, undefined)), unset ?? []);
+      if (this.pg) params.push(escapeNul(encodePatch(set, undefined)), (unset ?? []).map(escapeNulKey));
       else params.push(encodePatch(set, unset));
     }
     if (patch.login) {
