@@ -64,12 +64,16 @@ export class SqlDialect {
   readonly deleteByHandle: string;
   readonly pruneReturning: string | undefined;
   readonly pruneSelect: string;
+  /** Every column the statements use, and a statement that names them all and reads no row. */
+  readonly probeColumns = COLUMNS;
+  readonly probe: string;
   private readonly updates = new Map<number, string>();
 
   constructor(readonly family: SqlFamily, readonly table: string, readonly returning: boolean, readonly pruneBatch: number) {
     const t = this.quote(table);
     const p = (i: number) => this.param(i);
     this.load = `SELECT ${COLUMNS} FROM ${t} WHERE id = ${p(1)}`;
+    this.probe = `SELECT ${COLUMNS} FROM ${t} WHERE 1 = 0`;
     this.insert = `INSERT INTO ${t} (${COLUMNS}) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(p).join(', ')})`;
     this.deleteReturning = returning ? `DELETE FROM ${t} WHERE id = ${p(1)} RETURNING ${SUMMARY}` : undefined;
     this.selectSummaryById = `SELECT ${SUMMARY} FROM ${t} WHERE id = ${p(1)}`;
