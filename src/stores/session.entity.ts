@@ -1,4 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typeorm';
+import { indexNames } from './sql.dialect.js';
 
 /*
  * The sessions table, for a DataSource's `entities` (so that migrations can be generated, or
@@ -9,6 +10,8 @@ import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typ
  * types that PostgreSQL and SQLite refuse (MEDIUMTEXT, VARBINARY).
  */
 
+const ix = indexNames('sessions');
+
 /** SQLite and PostgreSQL. */
 @Entity('sessions')
 export class SessionEntity {
@@ -16,7 +19,7 @@ export class SessionEntity {
   @PrimaryColumn({ type: 'varchar', length: 64 })
   id!: string;
 
-  @Index('sessions_handle_uq', { unique: true })
+  @Index(ix.handle, { unique: true })
   @Column({ type: 'varchar', length: 32 })
   handle!: string;
 
@@ -24,7 +27,7 @@ export class SessionEntity {
   @Column({ type: 'text' })
   data!: string;
 
-  @Index('sessions_user_id_idx')
+  @Index(ix.userId)
   @Column({ name: 'user_id', type: 'varchar', length: 255, nullable: true })
   userId!: string | null;
 
@@ -34,7 +37,7 @@ export class SessionEntity {
   @Column({ name: 'last_seen_at', type: 'bigint' })
   lastSeenAt!: string;
 
-  @Index('sessions_expires_at_idx')
+  @Index(ix.expiresAt)
   @Column({ name: 'expires_at', type: 'bigint' })
   expiresAt!: string;
 
@@ -61,14 +64,14 @@ export class MySqlSessionEntity {
   @PrimaryColumn({ type: 'varbinary', length: 64, transformer: utf8 })
   id!: string;
 
-  @Index('sessions_handle_uq', { unique: true })
+  @Index(ix.handle, { unique: true })
   @Column({ type: 'varbinary', length: 32, transformer: utf8 })
   handle!: string;
 
   @Column({ type: 'mediumtext', charset: 'utf8mb4' })
   data!: string;
 
-  @Index('sessions_user_id_idx')
+  @Index(ix.userId)
   @Column({ name: 'user_id', type: 'varbinary', length: 1020, nullable: true, transformer: utf8 })
   userId!: string | null;
 
@@ -78,7 +81,7 @@ export class MySqlSessionEntity {
   @Column({ name: 'last_seen_at', type: 'bigint' })
   lastSeenAt!: string;
 
-  @Index('sessions_expires_at_idx')
+  @Index(ix.expiresAt)
   @Column({ name: 'expires_at', type: 'bigint' })
   expiresAt!: string;
 
