@@ -127,13 +127,16 @@ for (const { engine, missing } of engines) {
           // TypeORM's defaults: rollback journal, synchronous=FULL.
           const plain = new DataSource({ type: 'better-sqlite3', database: join(dir, 'plain.sqlite') });
           const wal = new DataSource({ type: 'better-sqlite3', database: join(dir, 'wal.sqlite'), enableWAL: true });
-          files.push(plain, wal);
+          // Rollback journal with no syncs at all: nothing to wait for, nothing to warn about.
+          const unsynced = new DataSource({ type: 'better-sqlite3', database: join(dir, 'unsynced.sqlite'), prepareDatabase: (db: { pragma(sql: string): unknown }) => void db.pragma('synchronous = OFF') });
+          files.push(plain, wal, unsynced);
           for (const d of files) await d.initialize();
           await new TypeOrmSessionStore(plain, { createTable: true }).init(log);
           expect(warnings).toHaveLength(1);
-          expect(warnings[0]).toMatch(/journal_mode=delete/);
+          expect(warnings[0]).toMatch(/journal_mode=delete, synchronous=FULL/);
           expect(warnings[0]).toMatch(/enableWAL: true/);
           await new TypeOrmSessionStore(wal, { createTable: true }).init(log);
+          await new TypeOrmSessionStore(unsynced, { createTable: true }).init(log);
           await new TypeOrmSessionStore(ds, { tableName: table, createTable: true }).init(log); // ':memory:': no file, nothing to sync
           expect(warnings).toHaveLength(1);
         } finally {

@@ -148,13 +148,17 @@ export class TypeOrmSessionStore implements SessionStore {
 
   /** SQLite: a file in rollback-journal mode with synchronous=FULL (TypeORM's default) fsyncs twice per write. */
   private async checkSqlite(runner: QueryRunner, log?: { warn(message: string): void }): Promise<void> {
-    const rows = (await runner.query('PRAGMA journal_mode')) as { journal_mode: string }[];
-    const mode = String(rows[0]?.journal_mode ?? '').toLowerCase();
-    // 'wal' is the fast one; 'memory' and 'off' (and ':memory:' databases) do not sync a journal.
-    if (['delete', 'truncate', 'persist'].includes(mode)) {
+    const [journal] = (await runner.query('PRAGMA journal_mode')) as { journal_mode: string }[];
+    const [sync] = (await runner.query('PRAGMA synchronous')) as { synchronous: number }[];
+    const mode = String(journal?.journal_mode ?? '').toLowerCase();
+    const level = Number(sync?.synchronous ?? 0);
+    // 'wal' is the fast one; 'memory' and 'off' (and ':memory:' databases) write no journal to sync,
+    // and synchronous=OFF syncs nothing.
+    if (['delete', 'truncate', 'persist'].includes(mode) && level > 0) {
+      const names = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
       log?.warn(
-        `SQLite journal_mode=${mode}: every session write waits for two fsyncs. Set enableWAL: true in the DataSource options ` +
-          `(and PRAGMA synchronous = NORMAL, as the embedded default store does).`,
+        `SQLite journal_mode=${mode}, synchronous=${names[level] ?? level}: every session write waits for several fsyncs. ` +
+          `Set enableWAL: true in the DataSource options (and PRAGMA synchronous = NORMAL, as the embedded default store does).`,
       );
     }
   }
