@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { SessionEntity, TypeOrmSessionStore } from '../src/index.js';
 import { databaseTargets, dataSourceOptions, REQUIRED, type Engine } from './support/databases.js';
@@ -118,6 +120,23 @@ for (const { engine, missing } of engines) {
     }
 
     if (engine === 'sqlite') {
+      it('the module logs the store\u2019s start-up warning once', async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'lazy-startup-'));
+        const plain = new DataSource({ type: 'better-sqlite3', database: join(dir, 'plain.sqlite') });
+        await plain.initialize();
+        const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => {});
+        try {
+          const app = await createTestApp({ store: new TypeOrmSessionStore(plain, { createTable: true }) });
+          await app.close();
+          const ours = warn.mock.calls.filter(([m]) => String(m).includes('enableWAL: true'));
+          expect(ours).toHaveLength(1);
+        } finally {
+          warn.mockRestore();
+          await plain.destroy();
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+
       it('warns once at start-up about a SQLite file in rollback-journal mode, naming the setting', async () => {
         const dir = mkdtempSync(join(tmpdir(), 'lazy-startup-'));
         const files: DataSource[] = [];
