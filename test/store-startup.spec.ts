@@ -54,7 +54,21 @@ for (const { engine, missing } of engines) {
       const start = createTestApp({ store: new TypeOrmSessionStore(ds, { tableName: table }) });
       await expect(start).rejects.toThrow(new RegExp(`table "${table}" does not exist`));
       await expect(start).rejects.toThrow(/createTable: true/);
-      await expect(start).rejects.toThrow(/CreateSessionsTable1764000000000/);
+      await expect(start).rejects.toThrow(/createTableStatements\(\)/);
+    });
+
+    it('the default table name: the message names the shipped migrations', async () => {
+      const named = new DataSource({ ...dataSourceOptions(engine) });
+      await named.initialize();
+      try {
+        await named.query(`DROP TABLE IF EXISTS ${q(engine, 'sessions')}`);
+        const start = createTestApp({ store: new TypeOrmSessionStore(named) });
+        await expect(start).rejects.toThrow(/table "sessions" does not exist/);
+        await expect(start).rejects.toThrow(/CreateSessionsTable1764000000000 and UpgradeSessionsTable1765000000000/);
+        await expect(start).rejects.toThrow(/createTable: true/);
+      } finally {
+        await named.destroy();
+      }
     });
 
     it('createTable: true makes the table during start-up, before any request', async () => {

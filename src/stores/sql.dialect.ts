@@ -162,6 +162,7 @@ export class SqlDialect {
     const t = this.quote(this.table);
     const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
     const mysql = this.family === 'mysql';
+    // BIGINT on SQLite too, as the entity declares it: the same INTEGER affinity as 0.1.0's INTEGER.
     const big = 'BIGINT';
     const [id, handle, userId] = mysql
       ? [`VARBINARY(${MYSQL_BINARY_COLUMNS.id})`, `VARBINARY(${MYSQL_BINARY_COLUMNS.handle})`, `VARBINARY(${MYSQL_BINARY_COLUMNS.user_id})`]

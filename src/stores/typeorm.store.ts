@@ -99,10 +99,14 @@ export class TypeOrmSessionStore implements SessionStore {
     const runner = this.dataSource.createQueryRunner();
     try {
       if (!(await runner.hasTable(table))) {
+        // The shipped migrations make the default table only; another name takes the store's own DDL.
+        const migrate =
+          table === 'sessions'
+            ? `add CreateSessionsTable1764000000000 and UpgradeSessionsTable1765000000000 to your DataSource's migrations and run them`
+            : `run the statements of TypeOrmSessionStore.createTableStatements() in a migration of yours`;
         throw new Error(
-          `nestjs-lazy-session: the sessions table "${table}" does not exist. Create it with the shipped migrations ` +
-            `(add CreateSessionsTable1764000000000 and UpgradeSessionsTable1765000000000 to your DataSource's migrations and run them)` +
-            `, or for development pass createTable: true to TypeOrmSessionStore.`,
+          `nestjs-lazy-session: the sessions table "${table}" does not exist. Create it: ${migrate}; or, for development, ` +
+            `pass createTable: true to TypeOrmSessionStore.`,
         );
       }
       try {
