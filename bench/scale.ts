@@ -51,9 +51,9 @@ async function main(): Promise<void> {
   let t0 = performance.now();
   // created_at carries the row number, so that half the rows can be picked out later.
   await ds.query(
-    `INSERT INTO "${TABLE}" (id, handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember, version)
+    `INSERT INTO "${TABLE}" (id, handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember)
      SELECT encode(sha256(convert_to('s' || g, 'UTF8')), 'hex'), 'h' || g, '{"cart":[["a","b"]],"n":[1]}',
-            CASE WHEN g % 10 = 0 THEN 'user' || (g % 5000) END, g, $1::bigint, $2::bigint, NULL, 0, 1
+            CASE WHEN g % 10 = 0 THEN 'user' || (g % 5000) END, g, $1::bigint, $2::bigint, NULL, 0
      FROM generate_series(1, $3::int) g`,
     [now, now + 3_600_000, ROWS],
   );

@@ -31,7 +31,9 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
     this.cookies = new CookieWriter(options.cookie);
   }
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
+    // Before serving: a store that is not ready (say, no sessions table) stops the start-up here.
+    await this.store.init?.({ warn: (message) => this.logger.warn(message) });
     if (this.options.pruneInterval > 0) {
       this.sweeper = setInterval(() => {
         if (this.sweeping) return;

@@ -391,9 +391,9 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
 
   it('creates the table with the shipped migration', async () => {
     const { DataSource } = await import('typeorm');
-    const { CreateSessionsTable1764000000000, SessionEntity, TypeOrmSessionStore } = await import('../src/index.js');
+    const { CreateSessionsTable1764000000000, UpgradeSessionsTable1765000000000, SessionEntity, MySqlSessionEntity, TypeOrmSessionStore } = await import('../src/index.js');
     const { dataSourceOptions } = await import('./support/databases.js');
-    const ds = new DataSource({ ...dataSourceOptions(engine), entities: [SessionEntity], migrations: [CreateSessionsTable1764000000000], migrationsTableName: `mig_${engine}` });
+    const ds = new DataSource({ ...dataSourceOptions(engine), entities: [engine === 'mariadb' ? MySqlSessionEntity : SessionEntity], migrations: [CreateSessionsTable1764000000000, UpgradeSessionsTable1765000000000], migrationsTableName: `mig_${engine}` });
     await ds.initialize();
     try {
       await ds.query(`DROP TABLE IF EXISTS ${quote(engine, 'sessions')}`);
@@ -409,6 +409,7 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
       expect((await b.get('/get/big')).body.value).toHaveLength(150000);
       await big.close();
       await migrated.close();
+      await ds.undoLastMigration();
       await ds.undoLastMigration();
     } finally {
       await ds.destroy();

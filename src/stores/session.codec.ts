@@ -125,3 +125,12 @@ export function unescapeNul(json: string): string {
   if (!json.includes('\ue000')) return json;
   return json.replace(MARKED, (m, kind: string | undefined) => (kind === undefined ? m : kind === '0' ? '\\u0000' : '\ue000'));
 }
+
+/**
+ * A data key's name as escapeNul leaves it inside the stored JSON: what PostgreSQL's jsonb `-`
+ * must be given to remove that key (the raw name would miss a key holding U+E000, and a NUL in a
+ * query parameter is refused outright).
+ */
+export function escapeNulKey(key: string): string {
+  return JSON.parse(escapeNul(JSON.stringify(key))) as string;
+}

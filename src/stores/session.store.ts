@@ -70,6 +70,13 @@ export interface SessionStore {
   destroyByHandle(handle: string): Promise<StoredSessionSummary | null>;
   /** Delete every session whose expiresAt is at or before `now`, in bounded batches. */
   prune(now: number, onBatch?: (removed: StoredSessionSummary[]) => void): Promise<number>;
+  /**
+   * Called once by the module at start-up, before the application serves: make what the store needs
+   * (when it is told to) and check that it is there. A rejection stops the start-up with its message,
+   * so a missing table is found then, not by the first request (503). `log.warn` reports a
+   * configuration that works but should be changed.
+   */
+  init?(log: { warn(message: string): void }): Promise<void>;
   /** Release what the store opened itself (never a DataSource it was given). */
   close?(): Promise<void>;
   /** Present on a store that keeps the whole session in the cookie instead (CookieSessionStore). */

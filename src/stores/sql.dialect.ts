@@ -1,5 +1,40 @@
 export type SqlFamily = 'sqlite' | 'postgres' | 'mysql';
 
+/**
+ * The SQL family of a TypeORM DataSource type, for the store and the migrations alike. Anything else
+ * is refused: treating an unknown driver as one of these would run statements written for another
+ * database (a migration would create a table with the wrong types, or none).
+ */
+export function sqlFamily(type: unknown): SqlFamily {
+  switch (type) {
+    case 'better-sqlite3':
+    case 'sqlite':
+      return 'sqlite';
+    case 'postgres':
+      return 'postgres';
+    case 'mysql':
+    case 'mariadb':
+      return 'mysql';
+    default:
+      throw new Error(
+        `nestjs-lazy-session: the sessions table supports TypeORM DataSources of type 'better-sqlite3', 'sqlite', 'postgres', 'mysql' and 'mariadb', not '${String(type)}'`,
+      );
+  }
+}
+
+/** The names of the table's indexes, shared by the DDL and the entities (TypeORM compares them). */
+export function indexNames(table: string): { handle: string; userId: string; expiresAt: string } {
+  return { handle: `${table}_handle_uq`, userId: `${table}_user_id_idx`, expiresAt: `${table}_expires_at_idx` };
+}
+
+/**
+ * MySQL/MariaDB column types of the matched columns. VARBINARY compares byte for byte with no
+ * trailing-space padding on MySQL 8 and MariaDB alike, where every character collation but the
+ * server-specific NO PAD ones (utf8mb4_nopad_bin, utf8mb4_0900_bin) ignores trailing spaces, and the
+ * default ones also case and accents. user_id holds any 255-character id (4 bytes each in UTF-8).
+ */
+export const MYSQL_BINARY_COLUMNS = { id: 64, handle: 32, user_id: 1020 } as const;
+
 const COLUMNS = 'id, handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember';
 const SUMMARY = 'id, handle, user_id, created_at, last_seen_at, expires_at, auth_at';
 
@@ -29,13 +64,17 @@ export class SqlDialect {
   readonly deleteByHandle: string;
   readonly pruneReturning: string | undefined;
   readonly pruneSelect: string;
+  /** Every column the statements use, and a statement that names them all and reads no row. */
+  readonly probeColumns = COLUMNS;
+  readonly probe: string;
   private readonly updates = new Map<number, string>();
 
   constructor(readonly family: SqlFamily, readonly table: string, readonly returning: boolean, readonly pruneBatch: number) {
     const t = this.quote(table);
     const p = (i: number) => this.param(i);
     this.load = `SELECT ${COLUMNS} FROM ${t} WHERE id = ${p(1)}`;
-    this.insert = `INSERT INTO ${t} (${COLUMNS}, version) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(p).join(', ')}, 1)`;
+    this.probe = `SELECT ${COLUMNS} FROM ${t} WHERE 1 = 0`;
+    this.insert = `INSERT INTO ${t} (${COLUMNS}) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(p).join(', ')})`;
     this.deleteReturning = returning ? `DELETE FROM ${t} WHERE id = ${p(1)} RETURNING ${SUMMARY}` : undefined;
     this.selectSummaryById = `SELECT ${SUMMARY} FROM ${t} WHERE id = ${p(1)}`;
     this.deleteById = `DELETE FROM ${t} WHERE id = ${p(1)}`;
@@ -108,34 +147,46 @@ export class SqlDialect {
       }
     }
     if (shape & UpdateShape.Login) sets.push(`user_id = ${p()}`, `auth_at = ${p()}`, `remember = ${p()}`);
-    sets.push(`last_seen_at = ${p()}`, `expires_at = ${p()}`, 'version = version + 1');
+    sets.push(`last_seen_at = ${p()}`, `expires_at = ${p()}`);
     // An expired row is never brought back by a write that loaded it while it was still live.
     return `UPDATE ${this.quote(this.table)} SET ${sets.join(', ')} WHERE id = ${p()} AND expires_at > ${p()}`;
   }
 
-  /** DDL for the table and its indexes; `ifNotExists` for the store's createTable option. */
+  /**
+   * DDL for the table and its indexes; `ifNotExists` for the store's createTable option. It must
+   * describe the same schema as SessionEntity (MySqlSessionEntity on MySQL/MariaDB): types, nullability
+   * and index names, or TypeORM reports changes to make and a generated migration would rebuild or
+   * drop the data column.
+   */
   createTable(ifNotExists: boolean): string[] {
     const t = this.quote(this.table);
     const ine = ifNotExists ? 'IF NOT EXISTS ' : '';
-    const big = this.family === 'sqlite' ? 'INTEGER' : 'BIGINT';
-    const text = this.family === 'mysql' ? 'MEDIUMTEXT' : 'TEXT';
-    // MySQL: ids compare byte for byte (base64url is case-sensitive); values keep any character.
-    const [ascii, utf8, utf8bin] = this.family === 'mysql' ? [' CHARACTER SET ascii COLLATE ascii_bin', ' CHARACTER SET utf8mb4', ' CHARACTER SET utf8mb4 COLLATE utf8mb4_bin'] : ['', '', ''];
+    const mysql = this.family === 'mysql';
+    // BIGINT on SQLite too, as the entity declares it: the same INTEGER affinity as 0.1.0's INTEGER.
+    const big = 'BIGINT';
+    const [id, handle, userId] = mysql
+      ? [`VARBINARY(${MYSQL_BINARY_COLUMNS.id})`, `VARBINARY(${MYSQL_BINARY_COLUMNS.handle})`, `VARBINARY(${MYSQL_BINARY_COLUMNS.user_id})`]
+      : ['VARCHAR(64)', 'VARCHAR(32)', 'VARCHAR(255)'];
+    // MEDIUMTEXT: MySQL's TEXT holds only 64 KiB, less than maxDataBytes' JSON once boxed or sealed.
+    const data = mysql ? 'MEDIUMTEXT CHARACTER SET utf8mb4' : 'TEXT';
     const cols = [
-      `id VARCHAR(64)${ascii} NOT NULL PRIMARY KEY`,
-      `handle VARCHAR(32)${ascii} NOT NULL`,
-      `data ${text}${utf8} NOT NULL`,
-      `user_id VARCHAR(255)${utf8bin} NULL`,
+      `id ${id} NOT NULL PRIMARY KEY`,
+      `handle ${handle} NOT NULL`,
+      `data ${data} NOT NULL`,
+      `user_id ${userId} NULL`,
       `created_at ${big} NOT NULL`,
       `last_seen_at ${big} NOT NULL`,
       `expires_at ${big} NOT NULL`,
       `auth_at ${big} NULL`,
       'remember SMALLINT NOT NULL DEFAULT 0',
-      'version INTEGER NOT NULL DEFAULT 1',
     ];
-    const ix = (name: string, col: string, unique = false) => ({ name: `${this.table}_${name}`, col, unique });
-    const indexes = [ix('handle_uq', 'handle', true), ix('user_id_idx', 'user_id'), ix('expires_at_idx', 'expires_at')];
-    if (this.family === 'mysql') {
+    const names = indexNames(this.table);
+    const indexes = [
+      { name: names.handle, col: 'handle', unique: true },
+      { name: names.userId, col: 'user_id', unique: false },
+      { name: names.expiresAt, col: 'expires_at', unique: false },
+    ];
+    if (mysql) {
       const inline = indexes.map((x) => `${x.unique ? 'UNIQUE ' : ''}INDEX ${this.quote(x.name)} (${x.col})`);
       return [`CREATE TABLE ${ine}${t} (${[...cols, ...inline].join(', ')}) CHARACTER SET utf8mb4`];
     }

@@ -1,8 +1,9 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, sealPatch, unescapeNul } from './session.codec.js';
+import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, escapeNulKey, sealPatch, unescapeNul } from './session.codec.js';
 import { SessionSealer } from './session.seal.js';
-import { SqlDialect, UpdateShape, type SqlFamily } from './sql.dialect.js';
+import { SqlDialect, UpdateShape, sqlFamily } from './sql.dialect.js';
+import { SessionEntity } from './session.entity.js';
 
 export interface TypeOrmSessionStoreOptions {
   /** Table name; default 'sessions' (as SessionEntity and the migration). */
@@ -25,21 +26,6 @@ export interface TypeOrmSessionStoreOptions {
 interface QueryResultLike {
   records?: Record<string, unknown>[];
   affected?: number | null;
-}
-
-function familyOf(type: string): SqlFamily {
-  switch (type) {
-    case 'better-sqlite3':
-    case 'sqlite':
-      return 'sqlite';
-    case 'postgres':
-      return 'postgres';
-    case 'mysql':
-    case 'mariadb':
-      return 'mysql';
-    default:
-      throw new Error(`nestjs-lazy-session: TypeOrmSessionStore supports SQLite, PostgreSQL and MySQL/MariaDB DataSources, not '${type}'`);
-  }
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -71,7 +57,7 @@ export class TypeOrmSessionStore implements SessionStore {
 
   constructor(private readonly dataSource: DataSource, private readonly options: TypeOrmSessionStoreOptions = {}) {
     const type = String(dataSource.options.type);
-    const family = familyOf(type);
+    const family = sqlFamily(type);
     // DELETE … RETURNING: PostgreSQL, SQLite ≥ 3.35, MariaDB; not MySQL, so 'mysql' selects first.
     const returning = family !== 'mysql' || type === 'mariadb';
     const table = options.tableName ?? 'sessions';
@@ -98,6 +84,87 @@ export class TypeOrmSessionStore implements SessionStore {
         throw err;
       }
     })());
+  }
+
+  /**
+   * Start-up (the module calls it once): creates the table when `createTable` is set, then checks
+   * that the table is there with every column the statements use, and on MySQL/MariaDB that ids,
+   * handles and user ids match byte for byte. Each failure names its fix. Also warns about a SQLite
+   * file in rollback-journal mode, which pays two fsyncs per write.
+   */
+  async init(log?: { warn(message: string): void }): Promise<void> {
+    const ready = this.ensureReady();
+    if (ready) await ready;
+    const table = this.sql.table;
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      if (!(await runner.hasTable(table))) {
+        // The shipped migrations make the default table only; another name takes the store's own DDL.
+        const migrate =
+          table === 'sessions'
+            ? `add CreateSessionsTable1764000000000 and UpgradeSessionsTable1765000000000 to your DataSource's migrations and run them`
+            : `run the statements of TypeOrmSessionStore.createTableStatements() in a migration of yours`;
+        throw new Error(
+          `nestjs-lazy-session: the sessions table "${table}" does not exist. Create it: ${migrate}; or, for development, ` +
+            `pass createTable: true to TypeOrmSessionStore.`,
+        );
+      }
+      try {
+        await runner.query(this.sql.probe);
+      } catch (err) {
+        throw new Error(
+          `nestjs-lazy-session: the sessions table "${table}" does not have the columns the store uses (${this.sql.probeColumns}): ` +
+            `it was not made by the shipped migrations or createTable (${(err as Error).message})`,
+          { cause: err },
+        );
+      }
+      if (this.sql.family === 'mysql') await this.checkMySql(runner);
+      if (this.sql.family === 'sqlite') await this.checkSqlite(runner, log);
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** MySQL/MariaDB: byte-exact matching of the matched columns, and the entity that describes them. */
+  private async checkMySql(runner: QueryRunner): Promise<void> {
+    if (this.dataSource.hasMetadata(SessionEntity)) {
+      throw new Error(
+        'nestjs-lazy-session: SessionEntity describes the SQLite/PostgreSQL table; on MySQL/MariaDB list MySqlSessionEntity in the DataSource\'s ' +
+          'entities instead (with SessionEntity, TypeORM would drop and re-add the data column, and make ids match loosely).',
+      );
+    }
+    const rows = (await runner.query(
+      'SELECT COLUMN_NAME AS name, DATA_TYPE AS type, COLLATION_NAME AS collation FROM information_schema.COLUMNS ' +
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME IN ('id', 'handle', 'user_id') ORDER BY COLUMN_NAME",
+      [this.sql.table],
+    )) as { name: string; type: string; collation: string | null }[];
+    // VARBINARY, or a NO PAD binary collation (utf8mb4_nopad_bin, utf8mb4_0900_bin) in a table made by hand.
+    const exact = (r: { type: string; collation: string | null }) => /binary$/i.test(r.type) || /(_nopad_bin|_0900_bin)$/i.test(r.collation ?? '');
+    const loose = rows.filter((r) => !exact(r)).map((r) => r.name);
+    if (loose.length > 0) {
+      throw new Error(
+        `nestjs-lazy-session: in the sessions table "${this.sql.table}", ${['id', 'handle', 'user_id'].filter((c) => loose.includes(c)).join(', ')} ` +
+          `match loosely (case, accents or trailing spaces: 'alice ' would match 'alice'). Run UpgradeSessionsTable1765000000000 ` +
+          `(add it to your DataSource's migrations), which makes them VARBINARY and keeps every session.`,
+      );
+    }
+  }
+
+  /** SQLite: a file in rollback-journal mode with synchronous=FULL (TypeORM's default) fsyncs twice per write. */
+  private async checkSqlite(runner: QueryRunner, log?: { warn(message: string): void }): Promise<void> {
+    const [journal] = (await runner.query('PRAGMA journal_mode')) as { journal_mode: string }[];
+    const [sync] = (await runner.query('PRAGMA synchronous')) as { synchronous: number }[];
+    const mode = String(journal?.journal_mode ?? '').toLowerCase();
+    const level = Number(sync?.synchronous ?? 0);
+    // 'wal' is the fast one; 'memory' and 'off' (and ':memory:' databases) write no journal to sync,
+    // and synchronous=OFF syncs nothing.
+    if (['delete', 'truncate', 'persist'].includes(mode) && level > 0) {
+      const names = ['OFF', 'NORMAL', 'FULL', 'EXTRA'];
+      log?.warn(
+        `SQLite journal_mode=${mode}, synchronous=${names[level] ?? level}: every session write waits for several fsyncs. ` +
+          `Set enableWAL: true in the DataSource options (and PRAGMA synchronous = NORMAL, as the embedded default store does).`,
+      );
+    }
   }
 
   private async run(sql: string, params: unknown[]): Promise<QueryResultLike> {
@@ -147,7 +214,7 @@ export class TypeOrmSessionStore implements SessionStore {
       shape |= UpdateShape.Merge;
       let { set, unset } = patch;
       if (this.sealer) ({ set, unset } = sealPatch(this.sealer, set, unset));
-      if (this.pg) params.push(escapeNul(encodePatch(set, undefined)), unset ?? []);
+      if (this.pg) params.push(escapeNul(encodePatch(set, undefined)), (unset ?? []).map(escapeNulKey));
       else params.push(encodePatch(set, unset));
     }
     if (patch.login) {
