@@ -24,9 +24,10 @@ export class SessionManager {
   }
 
   async listForUser(userId: string): Promise<SessionInfo[]> {
+    // First: on a request that may not use its session, nothing is asked of the store.
+    const current = this.currentId();
     const rows = await this.rt.call('listByUser', () => this.rt.store.listByUser(userId));
     const now = Date.now();
-    const current = this.currentId();
     return rows
       .filter((r) => !this.rt.isExpired(r, now))
       .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
