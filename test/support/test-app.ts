@@ -294,15 +294,23 @@ export async function createTestApp({ platform = 'express', store, options, cont
 }
 
 /** A Nest application on the platform, initialised and ready for supertest. */
-export async function startApp(moduleRef: TestingModule, platform: Platform = 'express', { trustProxy = false }: { trustProxy?: boolean } = {}): Promise<INestApplication> {
+export async function startApp(
+  moduleRef: TestingModule,
+  platform: Platform = 'express',
+  { trustProxy = false }: { trustProxy?: boolean } = {},
+  /** Runs before init, e.g. to install a WebSocket adapter. */
+  configure?: (app: INestApplication) => void,
+): Promise<INestApplication> {
   if (platform === 'express') {
     const app = moduleRef.createNestApplication({ logger: false });
     if (trustProxy) (app.getHttpAdapter().getInstance() as { set(name: string, value: unknown): void }).set('trust proxy', true);
+    configure?.(app);
     await app.init();
     return app;
   }
   const { FastifyAdapter } = await import('@nestjs/platform-fastify');
   const app = moduleRef.createNestApplication(new FastifyAdapter(trustProxy ? { trustProxy: true } : undefined), { logger: false });
+  configure?.(app);
   await app.init();
   await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
   return app;
