@@ -24,7 +24,7 @@ const NOT_AN_ORIGIN = /[^\x21-\x7e]/;
  * documents, cross-origin redirects, file: pages) is opaque and never allowed, even when listed.
  */
 export function isAllowedOrigin(origin: string, allowedOrigins: ReadonlySet<string>): boolean {
-  if (allowedOrigins.size === 0 || NOT_AN_ORIGIN.test(origin)) return false;
+  if (NOT_AN_ORIGIN.test(origin)) return false;
   const o = origin.toLowerCase();
   return o !== 'null' && allowedOrigins.has(o);
 }

@@ -101,6 +101,7 @@ describe('isCrossSite', () => {
   it('Sec-Fetch-Site cross-site, same-site or anything else: cross-site unless the Origin is listed', () => {
     for (const site of ['cross-site', 'same-site', '', 'Same-Origin', 'same-origin, same-origin', 'bogus']) {
       expect({ site, crossSite: own(site, undefined) }).toEqual({ site, crossSite: true });
+      expect({ site, crossSite: own(site, undefined, LISTED) }).toEqual({ site, crossSite: true });
       expect({ site, crossSite: own(site, 'https://evil.example') }).toEqual({ site, crossSite: true });
       expect({ site, crossSite: own(site, 'null', LISTED) }).toEqual({ site, crossSite: true });
       expect({ site, crossSite: own(site, 'https://app.example.com', LISTED) }).toEqual({ site, crossSite: false });

@@ -1,5 +1,8 @@
 import request from 'supertest';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Controller, Get, HttpCode, Param, Post, UnauthorizedException, type INestApplication, type INestMicroservice } from '@nestjs/common';
 import { APP_GUARD, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
@@ -309,5 +312,16 @@ describe('SessionAuthGuard in any other context without a session (GraphQL, cust
     expect(await guard.canActivate(contextOf('graphql', AuthenticatedClassController.prototype.open, AuthenticatedClassController))).toBe(true);
     expect(await guard.canActivate(contextOf('graphql', PublicClassController.prototype.open, PublicClassController))).toBe(true);
     await expect(guard.canActivate(contextOf('graphql', PublicClassController.prototype.closed, PublicClassController))).rejects.toBeInstanceOf(UnauthorizedException);
+  });
+});
+
+describe('an HTTP-only application never loads the WebSocket or microservice packages', () => {
+  it('src imports neither @nestjs/websockets nor @nestjs/microservices', () => {
+    const root = fileURLToPath(new URL('../src', import.meta.url));
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+    const offenders = files(root).filter((f) => /['"]@nestjs\/(websockets|microservices|platform-ws)/.test(readFileSync(f, 'utf8')));
+    expect(offenders).toEqual([]);
+    expect(files(root).length).toBeGreaterThan(10);
   });
 });
