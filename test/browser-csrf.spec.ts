@@ -21,6 +21,8 @@ if (!available && !REQUIRED) {
 const suite = available || REQUIRED ? describe : describe.skip;
 
 const COOKIE = '__Host-sid';
+/** Page loads on a loaded 2-core machine: generous, and not an assertion about speed. */
+const BROWSER_TEST_TIMEOUT = 90_000;
 
 /** The attacker's page: a form that posts to `action`, with the attacker's own demo credentials. */
 function attackerPage(action: string, fields: Record<string, string>): string {
@@ -102,7 +104,7 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
     // The victim is not signed in as anybody.
     await page.goto(`${demo.url}/profile`);
     expect(new URL(page.url()).pathname).toBe('/login');
-  });
+  }, BROWSER_TEST_TIMEOUT);
 
   it('a sibling origin of the same site (localhost on another port) is refused too: Sec-Fetch-Site same-site', async () => {
     const page = await victim();
@@ -111,7 +113,7 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
     expect(response.status()).toBe(403);
     expect(await response.headerValue('set-cookie')).toBeNull();
     expect(await sessionCookies(page)).toEqual([]);
-  });
+  }, BROWSER_TEST_TIMEOUT);
 
   it('the cart route plants no session from another site', async () => {
     const page = await victim();
@@ -119,7 +121,7 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
     expect(response.status()).toBe(403);
     expect(await response.headerValue('set-cookie')).toBeNull();
     expect(await sessionCookies(page)).toEqual([]);
-  });
+  }, BROWSER_TEST_TIMEOUT);
 
   it('the demo\'s own login form works, and a signed-in victim is not logged out or switched by the attacker', async () => {
     const page = await victim();
@@ -141,7 +143,7 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
     expect(await sessionCookies(page)).toEqual([cookie]);
     await page.goto(`${demo.url}/profile`);
     expect(await page.getByTestId('user-id').textContent()).toBe('alice');
-  });
+  }, BROWSER_TEST_TIMEOUT);
 
   it('on a plain-http host that gets no Fetch Metadata, the Origin decides: another site 403, the app\'s own form 303', async () => {
     const app = `http://app.test:${demo.port}`;
@@ -166,5 +168,5 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
     expect(ownHeaders.origin).toBe(app);
     expect(own.status()).toBe(303);
     expect(await own.headerValue('set-cookie')).toContain(`${COOKIE}=`);
-  });
+  }, BROWSER_TEST_TIMEOUT);
 });
