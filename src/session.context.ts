@@ -32,11 +32,10 @@ export function attachContext(req: object, ctx: RequestContext): void {
   (req as Record<symbol, RequestContext>)[CONTEXT] = ctx;
 }
 
-/** The context of a request object as a guard, pipe or hook sees it (Fastify wraps the raw one). */
+/** The context of a request object as a guard, pipe or send hook sees it (the one the middleware got). */
 export function contextOf(req: unknown): RequestContext | undefined {
   if (req && typeof req === 'object') {
-    const r = req as Record<symbol, RequestContext | undefined> & { raw?: Record<symbol, RequestContext | undefined> };
-    const ctx = r[CONTEXT] ?? r.raw?.[CONTEXT];
+    const ctx = (req as Record<symbol, RequestContext | undefined>)[CONTEXT];
     if (ctx) return ctx;
   }
   return requestContextStorage.getStore();

@@ -1,3 +1,4 @@
+import { ForbiddenException } from '@nestjs/common';
 import type { SessionRuntime } from './session.runtime.js';
 import type { RequestContext } from './session.context.js';
 import type { CookieCarrier, SessionPatch, SessionRecord } from './stores/session.store.js';
@@ -6,6 +7,7 @@ import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from './s
 import { checkSessionKey, storableText, toJson } from './session.json.js';
 import { defineOwn } from './stores/session.codec.js';
 import { SessionDataTooLargeError } from './session.errors.js';
+import { CROSS_SITE_REFUSED, headerText, isCrossSite, isStateChanging } from './csrf.js';
 
 export interface LoginOptions {
   /** A persistent cookie, whose Max-Age never reaches past the session's absolute expiry. */
@@ -75,7 +77,29 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   constructor(private readonly rt: SessionRuntime, private readonly ctx: RequestContext) {}
 
   private load(): Promise<void> {
-    return (this.loading ??= this.doLoad());
+    if (this.loading === undefined) {
+      this.refuseCrossSite();
+      this.loading = this.doLoad();
+    }
+    return this.loading;
+  }
+
+  /**
+   * A state-changing request from another site may not use the session at all, whether or not it
+   * carries a cookie (SameSite=Lax keeps the cookie off a cross-site POST, so a cookie-less request
+   * is exactly what a login CSRF looks like). Judged here, at first use, before any header is added,
+   * the response held or the store touched, so that routes which never use the session (webhooks)
+   * are served and pay nothing.
+   */
+  private refuseCrossSite(): void {
+    const { http, options } = this.rt;
+    const req = this.ctx.req;
+    if (!options.csrf || !isStateChanging(http.method(req))) return;
+    const site = headerText(http.header(req, 'sec-fetch-site'));
+    const origin = headerText(http.header(req, 'origin'));
+    if (isCrossSite(site, origin, http.scheme(req), headerText(http.header(req, 'host')), options.csrf.allowedOrigins)) {
+      throw new ForbiddenException(CROSS_SITE_REFUSED);
+    }
   }
 
   /** First use in this request: the response now depends on the cookie, and must wait for commit(). */
@@ -204,6 +228,8 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   /** The store id of the session the request's cookie carries, verified but not loaded. */
   cookieSessionId(): string | undefined {
     if (this.record) return this.record.id;
+    // Which session is the caller's is itself a use of the session.
+    this.refuseCrossSite();
     const found = findCookie(this.rt.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name);
     const token = found.kind === 'value' ? verifyCookieValue(found.value, this.rt.options.secrets) : undefined;
     return token === undefined ? undefined : storeKey(token);
@@ -224,6 +250,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       await this.loading;
       id = this.record?.id;
     } else {
+      this.refuseCrossSite();
       // Ending needs no load: the verified cookie names the row to delete.
       this.loading = Promise.resolve();
       this.begin();

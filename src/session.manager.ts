@@ -24,9 +24,10 @@ export class SessionManager {
   }
 
   async listForUser(userId: string): Promise<SessionInfo[]> {
+    // First: on a request that may not use its session, nothing is asked of the store.
+    const current = this.currentId();
     const rows = await this.rt.call('listByUser', () => this.rt.store.listByUser(userId));
     const now = Date.now();
-    const current = this.currentId();
     return rows
       .filter((r) => !this.rt.isExpired(r, now))
       .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
@@ -46,8 +47,14 @@ export class SessionManager {
    * sessions: pass the logged-in user, so a handle from a form cannot end somebody else's session.
    */
   async destroyByHandle(handle: string, options: { userId?: string } = {}): Promise<boolean> {
+    // A check that was asked for must happen: `{ userId: await session.getUserId() }` on an anonymous
+    // request gives undefined, which must not quietly mean "any session".
+    const owned = 'userId' in options;
+    if (owned && (typeof options.userId !== 'string' || options.userId.length === 0)) {
+      throw new TypeError('destroyByHandle(handle, { userId }): userId must be a non-empty string (omit the key to end any session)');
+    }
     if (typeof handle !== 'string' || handle.length === 0 || handle.length > 64) return false;
-    if (options.userId !== undefined) {
+    if (owned) {
       const mine = await this.rt.call('listByUser', () => this.rt.store.listByUser(options.userId!));
       if (!mine.some((s) => s.handle === handle)) return false;
     }

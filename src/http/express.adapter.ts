@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { refusal, UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type SessionHttpAdapter } from './http.adapter.js';
+import { UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type SessionHttpAdapter } from './http.adapter.js';
 
 type Call = [method: 'write' | 'end', args: unknown[]];
 
@@ -14,6 +14,12 @@ export class ExpressHttpAdapter implements SessionHttpAdapter {
 
   method(req: unknown): string {
     return (req as IncomingMessage).method ?? 'GET';
+  }
+
+  /** Express's req.protocol: the socket's, or X-Forwarded-Proto when the app's 'trust proxy' trusts the peer. */
+  scheme(req: unknown): string | undefined {
+    const protocol = (req as { protocol?: unknown }).protocol;
+    return typeof protocol === 'string' ? protocol : undefined;
   }
 
   addSetCookie(res: unknown, line: string): void {
@@ -38,17 +44,7 @@ export class ExpressHttpAdapter implements SessionHttpAdapter {
 
   /** A plain middleware without a path: Express matches it without a regular expression. */
   install(instance: unknown, entry: RequestEntry, _find: (req: unknown) => HeldRequest | undefined): void {
-    (instance as { use(fn: (req: IncomingMessage, res: ServerResponse, next: (err?: unknown) => void) => void): void }).use((req, res, next) => {
-      try {
-        entry.use(req, res, next);
-      } catch (err) {
-        const refused = refusal(err);
-        if (!refused) return next(err);
-        res.statusCode = refused.status;
-        res.setHeader('content-type', 'application/json; charset=utf-8');
-        res.end(JSON.stringify(refused.body));
-      }
-    });
+    (instance as { use(fn: (req: IncomingMessage, res: ServerResponse, next: () => void) => void): void }).use((req, res, next) => entry.use(req, res, next));
   }
 
   /**

@@ -1,4 +1,4 @@
-import { refusal, UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type SessionHttpAdapter } from './http.adapter.js';
+import { UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type SessionHttpAdapter } from './http.adapter.js';
 import { ExpressHttpAdapter } from './express.adapter.js';
 
 interface ReplyLike {
@@ -11,7 +11,7 @@ interface ReplyLike {
 
 interface FastifyLike {
   addHook(name: 'onSend', hook: (request: unknown, reply: ReplyLike, payload: unknown) => Promise<unknown>): unknown;
-  addHook(name: 'onRequest', hook: (request: { raw: unknown }, reply: ReplyLike & { send(body: unknown): unknown }, done: (err?: unknown) => void) => void): unknown;
+  addHook(name: 'onRequest', hook: (request: object, reply: ReplyLike, done: () => void) => void): unknown;
 }
 
 const isReply = (res: unknown): res is ReplyLike =>
@@ -31,6 +31,12 @@ export class FastifyHttpAdapter implements SessionHttpAdapter {
 
   method(req: unknown): string {
     return (req as { method?: string }).method ?? 'GET';
+  }
+
+  /** Fastify's request.protocol: the socket's, or X-Forwarded-Proto when the server's trustProxy trusts the peer. */
+  scheme(req: unknown): string | undefined {
+    const protocol = (req as { protocol?: unknown }).protocol;
+    return typeof protocol === 'string' ? protocol : undefined;
   }
 
   addSetCookie(res: unknown, line: string): void {
@@ -59,16 +65,9 @@ export class FastifyHttpAdapter implements SessionHttpAdapter {
   install(instance: unknown, entry: RequestEntry, find: (req: unknown) => HeldRequest | undefined): void {
     const fastify = instance as FastifyLike;
     // A plain onRequest hook rather than Nest middleware, which Fastify runs through middie.
-    fastify.addHook('onRequest', (request, reply, done) => {
-      try {
-        entry.use(request.raw as object, reply.raw as object, done);
-      } catch (err) {
-        const refused = refusal(err);
-        if (!refused) return done(err);
-        reply.code(refused.status);
-        reply.send(refused.body);
-      }
-    });
+    // Fastify's own request (not request.raw): it is what guards and handlers get, and only it knows
+    // the protocol under the server's trustProxy setting.
+    fastify.addHook('onRequest', (request, reply, done) => entry.use(request, reply.raw as object, done));
     fastify.addHook('onSend', async (request, reply, payload) => {
       const found = find(request);
       if (!found) return payload;

@@ -6,6 +6,11 @@
 export interface SessionHttpAdapter {
   header(req: unknown, name: string): string | string[] | undefined;
   method(req: unknown): string;
+  /**
+   * The request's scheme as the platform reports it (`http`, `https`): the platform's own
+   * trust-proxy setting decides whether X-Forwarded-Proto counts. Undefined when it cannot tell.
+   */
+  scheme(req: unknown): string | undefined;
   /** Adds one Set-Cookie line, keeping any the application set. */
   addSetCookie(res: unknown, line: string): void;
   setHeader(res: unknown, name: string, value: string): void;
@@ -25,19 +30,12 @@ export interface SessionHttpAdapter {
 }
 
 /**
- * What runs first for every request (SessionMiddleware). It may throw an HttpException (the
- * cross-site refusal), which the adapter answers in Nest's usual JSON shape.
+ * What runs first for every request (SessionMiddleware), with the request object that guards and
+ * handlers will see (Express's request; Fastify's request, whose `raw` is Node's) and the platform's
+ * raw response. It never answers the request itself.
  */
 export interface RequestEntry {
   use(req: object, res: object, next: () => void): void;
-}
-
-/** An HttpException as Nest's default exception filter would answer it. */
-export function refusal(err: unknown): { status: number; body: object } | undefined {
-  const e = err as { getStatus?: () => number; getResponse?: () => unknown };
-  if (typeof e?.getStatus !== 'function' || typeof e.getResponse !== 'function') return undefined;
-  const response = e.getResponse();
-  return { status: e.getStatus(), body: typeof response === 'object' && response !== null ? response : { statusCode: e.getStatus(), message: String(response) } };
 }
 
 /** A request as the adapter sees it at send time. */

@@ -280,26 +280,37 @@ export interface TestAppOptions {
   options?: Partial<SessionModuleOptions>;
   controllers?: Type[];
   providers?: unknown[];
+  /** The platform's own trust-proxy setting (Express 'trust proxy', Fastify trustProxy). */
+  trustProxy?: boolean;
 }
 
-export async function createTestApp({ platform = 'express', store, options, controllers, providers }: TestAppOptions): Promise<INestApplication> {
+export async function createTestApp({ platform = 'express', store, options, controllers, providers, trustProxy }: TestAppOptions): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [SessionModule.forRoot({ secret: SECRET, store, pruneInterval: 0, ...options })],
     controllers: controllers ?? [TestController, OpenController],
     providers: [CartService, ...((providers as never[]) ?? [])],
   }).compile();
-  return startApp(moduleRef, platform);
+  return startApp(moduleRef, platform, { trustProxy });
 }
 
 /** A Nest application on the platform, initialised and ready for supertest. */
-export async function startApp(moduleRef: TestingModule, platform: Platform = 'express'): Promise<INestApplication> {
+export async function startApp(
+  moduleRef: TestingModule,
+  platform: Platform = 'express',
+  { trustProxy = false }: { trustProxy?: boolean } = {},
+  /** Runs before init, e.g. to install a WebSocket adapter. */
+  configure?: (app: INestApplication) => void,
+): Promise<INestApplication> {
   if (platform === 'express') {
     const app = moduleRef.createNestApplication({ logger: false });
+    if (trustProxy) (app.getHttpAdapter().getInstance() as { set(name: string, value: unknown): void }).set('trust proxy', true);
+    configure?.(app);
     await app.init();
     return app;
   }
   const { FastifyAdapter } = await import('@nestjs/platform-fastify');
-  const app = moduleRef.createNestApplication(new FastifyAdapter(), { logger: false });
+  const app = moduleRef.createNestApplication(new FastifyAdapter(trustProxy ? { trustProxy: true } : undefined), { logger: false });
+  configure?.(app);
   await app.init();
   await (app.getHttpAdapter().getInstance() as { ready(): Promise<unknown> }).ready();
   return app;
