@@ -13,5 +13,5 @@ export { MemorySessionStore } from './stores/memory.store.js';
 export { CookieSessionStore, type CookieSessionStoreOptions } from './stores/cookie.store.js';
 export { RedisSessionStore, type RedisSessionStoreOptions } from './stores/redis.store.js';
 export { SessionSealer } from './stores/session.seal.js';
-export { SessionEntity } from './stores/session.entity.js';
 export { CreateSessionsTable1764000000000 } from './stores/session.migration.js';
+// SessionEntity needs typeorm's decorators at run time: import it from 'nestjs-lazy-session/typeorm'.
