@@ -2,6 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { Controller, Get, Global, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { CreateSessionsTable1764000000000, Session, SessionModule, TypeOrmSessionStore, type SessionHandle } from '../src/index.js';
+import { SECRET, startApp } from './support/test-app.js';
 
 /**
  * Every ```ts block of the README, type-checked as a file of a user's app (strict, ES modules), with
@@ -131,4 +137,58 @@ describe('README examples', () => {
     const diagnostics = [plain, ...augmenting.map((b) => [b])].flatMap((group) => check(group, missing));
     expect(diagnostics).toEqual([]);
   }, 120_000);
+});
+
+describe("README's forRootAsync example, with the DataSource as TypeOrmModule.forRoot() provides it", () => {
+  // TypeOrmModule.forRoot() provides an initialized DataSource under the DataSource token; this
+  // provider does the same with the options of the example, on SQLite instead of PostgreSQL.
+  async function appWith() {
+    @Controller()
+    class VisitsController {
+      @Get('visits')
+      async visits(@Session() session: SessionHandle) {
+        const visits = ((await session.get<number>('visits')) ?? 0) + 1;
+        await session.set('visits', visits);
+        return { visits };
+      }
+    }
+
+    @Global()
+    @Module({
+      providers: [
+        {
+          provide: DataSource,
+          useFactory: () =>
+            new DataSource({ type: 'better-sqlite3', database: ':memory:', migrations: [CreateSessionsTable1764000000000], migrationsRun: true }).initialize(),
+        },
+      ],
+      exports: [DataSource],
+    })
+    class FakeTypeOrmModule {}
+
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        FakeTypeOrmModule,
+        SessionModule.forRootAsync({
+          inject: [DataSource],
+          useFactory: (dataSource: DataSource) => ({ secret: SECRET, pruneInterval: 0, store: new TypeOrmSessionStore(dataSource) }),
+        }),
+      ],
+      controllers: [VisitsController],
+    }).compile();
+    const app = await startApp(moduleRef);
+    return { app, dataSource: app.get(DataSource) };
+  }
+
+  it('serves sessions from the first request when the migration runs at start-up', async () => {
+    const { app, dataSource } = await appWith();
+    try {
+      const first = await request(app.getHttpServer()).get('/visits');
+      expect(first.status).toBe(200);
+      expect(first.body).toEqual({ visits: 1 });
+    } finally {
+      await app.close();
+      await dataSource.destroy();
+    }
+  });
 });
