@@ -4,15 +4,13 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { ThrottlerModule } from '@nestjs/throttler';
 import { SessionModule } from '../src/index.js';
+import { demoSecret } from './secret.js';
 import { DemoController } from './demo.controller.js';
 import { UserDirectory } from './users.js';
 
-/**
- * For this demo only, so that `npm start` works with no setup. It is public: anybody can forge
- * cookies for an app that uses it. Real deployments set SESSION_SECRET (32+ random characters).
- */
-export const DEMO_ONLY_INSECURE_SECRET = 'demo-only-insecure-secret-do-not-use-in-production';
+export { DEMO_ONLY_INSECURE_SECRET, demoSecret } from './secret.js';
 
 export interface DemoAppOptions {
   /** 0 picks a free port. Default 3000. */
@@ -25,6 +23,8 @@ export interface DemoAppOptions {
   /** Default 'express'. */
   platform?: 'express' | 'fastify';
   logger?: LoggerService | LogLevel[] | false;
+  /** Login attempts allowed per client and account within `ttl` ms. Default 5 per minute. */
+  loginAttempts?: { limit: number; ttl: number };
 }
 
 export interface DemoApp {
@@ -40,15 +40,32 @@ export interface DemoApp {
 
 @Module({})
 export class DemoModule {
-  static register(options: { secret: string; sqlitePath?: string }): DynamicModule {
+  static register(options: { secret: string; sqlitePath?: string; loginAttempts?: { limit: number; ttl: number } }): DynamicModule {
+    const { limit, ttl } = options.loginAttempts ?? { limit: 5, ttl: 60_000 };
     return {
       module: DemoModule,
-      // No `store`: the library's zero-setup SQLite store, exactly as a new user would start.
-      imports: [SessionModule.forRoot({ secret: options.secret, ...(options.sqlitePath ? { sqlitePath: options.sqlitePath } : {}) })],
+      imports: [
+        // No `store`: the library's zero-setup SQLite store, exactly as a new user would start.
+        SessionModule.forRoot({ secret: options.secret, ...(options.sqlitePath ? { sqlitePath: options.sqlitePath } : {}) }),
+        // Used by the login route only (see DemoController.login): past the limit, 429 for a whole `ttl`.
+        // The default (unnamed) throttler: its 429 carries the standard Retry-After header.
+        ThrottlerModule.forRoot([{ limit, ttl, blockDuration: ttl, getTracker: loginTracker }]),
+      ],
       controllers: [DemoController],
       providers: [{ provide: UserDirectory, useFactory: () => UserDirectory.create() }],
     };
   }
+}
+
+/**
+ * Attempts count per client address and account: guessing one account's password is stopped, while
+ * the other people behind the same address (an office, a carrier's NAT) still log in. Express and
+ * Fastify both give the parsed form as `body` and the socket's address as `ip` (no proxy trusted).
+ */
+function loginTracker(req: Record<string, unknown>): string {
+  const body = req.body as Record<string, unknown> | undefined;
+  const username = typeof body?.username === 'string' ? body.username.trim().toLowerCase().slice(0, 64) : '';
+  return `${String(req.ip)}|${username}`;
 }
 
 /** Headers that cost nothing and close whole classes of attacks on the demo's pages. */
@@ -59,16 +76,11 @@ function securityHeaders(_req: unknown, res: ServerResponse, next: () => void): 
   next();
 }
 
-export function demoSecret(env: NodeJS.ProcessEnv = process.env): { secret: string; isDemoSecret: boolean } {
-  const fromEnv = env.SESSION_SECRET;
-  return fromEnv ? { secret: fromEnv, isDemoSecret: false } : { secret: DEMO_ONLY_INSECURE_SECRET, isDemoSecret: true };
-}
-
 export async function createDemoApp(options: DemoAppOptions = {}): Promise<DemoApp> {
   const platform = options.platform ?? 'express';
   if (platform !== 'express' && platform !== 'fastify') throw new Error(`demo: unsupported platform ${String(platform)}`);
   const secret = options.secret ?? demoSecret().secret;
-  const module = DemoModule.register({ secret, sqlitePath: options.sqlitePath });
+  const module = DemoModule.register({ secret, sqlitePath: options.sqlitePath, loginAttempts: options.loginAttempts });
   const logger = options.logger ?? (['log', 'warn', 'error'] as LogLevel[]);
   let app: INestApplication;
   if (platform === 'fastify') {

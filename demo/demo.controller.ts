@@ -1,4 +1,5 @@
-import { Body, Controller, Get, Header, Post, Redirect, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Header, Post, Redirect, UseFilters, UseGuards } from '@nestjs/common';
+import { ThrottlerGuard } from '@nestjs/throttler';
 import { Authenticated, Session, SessionManager, UserId, type SessionHandle } from '../src/index.js';
 import { HtmlAuthFilter, LoginFailedException } from './html-auth.filter.js';
 import { UserDirectory } from './users.js';
@@ -69,6 +70,8 @@ export class DemoController {
   }
 
   @Post('login')
+  // Brute force: at most 5 attempts per client and account a minute, then 429 with Retry-After.
+  @UseGuards(ThrottlerGuard)
   @Redirect('/profile', 303)
   async login(@Session() session: SessionHandle, @Body() body: Form): Promise<void> {
     const username = field(body, 'username');

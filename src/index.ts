@@ -13,6 +13,6 @@ export { MemorySessionStore } from './stores/memory.store.js';
 export { CookieSessionStore, type CookieSessionStoreOptions } from './stores/cookie.store.js';
 export { RedisSessionStore, type RedisSessionStoreOptions } from './stores/redis.store.js';
 export { SessionSealer } from './stores/session.seal.js';
-export { SessionEntity, MySqlSessionEntity } from './stores/session.entity.js';
 export { CreateSessionsTable1764000000000 } from './stores/session.migration.js';
 export { UpgradeSessionsTable1765000000000 } from './stores/session.upgrade.migration.js';
+// SessionEntity and MySqlSessionEntity need typeorm's decorators at run time: import them from 'nestjs-lazy-session/typeorm'.

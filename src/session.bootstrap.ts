@@ -1,5 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { DiscoveryService, HttpAdapterHost } from '@nestjs/core';
+import { HttpAdapterHost, ModulesContainer } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
 import { SessionRuntime } from './session.runtime.js';
 import { CurrentSession } from './current-session.js';
@@ -22,7 +22,7 @@ const NEEDS_REQUEST_TRACKING: unknown[] = [CurrentSession, SessionManager];
 export class SessionBootstrap implements OnModuleInit {
   constructor(
     private readonly rt: SessionRuntime,
-    private readonly discovery: DiscoveryService,
+    private readonly modules: ModulesContainer,
     private readonly adapterHost: HttpAdapterHost,
     private readonly middleware: SessionMiddleware,
   ) {}
@@ -37,7 +37,22 @@ export class SessionBootstrap implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.rt.tracksRequests = this.rt.options.trackRequests ?? [...this.discovery.getProviders(), ...this.discovery.getControllers()].some(injectsTracked);
+    this.rt.tracksRequests = this.rt.options.trackRequests ?? this.somethingInjectsTracked();
+  }
+
+  /**
+   * Providers and controllers, and also what Nest builds outside `providers`: the guards,
+   * interceptors, pipes and filters named in decorators (its "injectables", found when it scans the
+   * controllers) and the middleware given to `consumer.apply()`. Missing one would leave its
+   * requests without tracking, and CurrentSession failing there at run time.
+   */
+  private somethingInjectsTracked(): boolean {
+    for (const module of this.modules.values()) {
+      for (const wrappers of [module.providers, module.controllers, module.injectables, module.middlewares]) {
+        for (const wrapper of wrappers.values()) if (injectsTracked(wrapper)) return true;
+      }
+    }
+    return false;
   }
 }
 

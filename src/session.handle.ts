@@ -30,8 +30,12 @@ type ValueOf<D, K> = K extends keyof D ? D[K] : unknown;
 
 /** The session API that handlers and services see. */
 export interface SessionHandle<D = SessionData> {
-  /** An explicit type argument (`get<Cart>('cart')`) wins; otherwise the declared type of the key. */
-  get<T = never, K extends SessionKey<D> = SessionKey<D>>(key: K): Promise<([T] extends [never] ? ValueOf<D, K> : T) | undefined>;
+  /**
+   * An explicit type argument (`get<Cart>('cart')`) wins; otherwise the declared type of the key.
+   * NoInfer: T is never guessed from where the result goes, so `const v: string = await
+   * get('visits')` is an error when `visits` is declared a number, not a silent cast.
+   */
+  get<T = never, K extends SessionKey<D> = SessionKey<D>>(key: K): Promise<([NoInfer<T>] extends [never] ? ValueOf<D, K> : NoInfer<T>) | undefined>;
   has(key: SessionKey<D>): Promise<boolean>;
   set<K extends SessionKey<D>>(key: K, value: ValueOf<D, K>): Promise<void>;
   delete(key: SessionKey<D>): Promise<void>;

@@ -1,5 +1,4 @@
 import { Module, type NestModule } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
 import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './session.module-definition.js';
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from './session.constants.js';
@@ -18,7 +17,6 @@ import { createDefaultStore } from './session.default-store.js';
  * which costs every request of the application several µs, used session or not.
  */
 @Module({
-  imports: [DiscoveryModule],
   providers: [
     { provide: SESSION_OPTIONS, useFactory: (o: SessionModuleOptions) => resolveSessionOptions(o), inject: [MODULE_OPTIONS_TOKEN] },
     {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
-import { createDemoApp, type DemoApp } from '../demo/app.module.js';
+import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.js';
 
 /**
  * Login CSRF in a real headless Chromium, against the demo: a page of another site submits the
@@ -32,7 +32,7 @@ function attackerPage(action: string, fields: Record<string, string>): string {
 
 suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on %s', (platform) => {
   let dir: string;
-  let demo: DemoApp;
+  let demo: DemoProcess;
   let browser: Browser;
   let attacker: Server;
   let attackerPort: number;
@@ -43,7 +43,9 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
   beforeAll(async () => {
     if (!available) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
     dir = mkdtempSync(join(tmpdir(), 'demo-csrf-'));
-    demo = await createDemoApp({ port: 0, sqlitePath: join(dir, 'sessions.sqlite'), logger: false, platform });
+    // The login limit is raised: these tests log in more often than a person would, and the refused
+    // cross-site attempts count too (the throttler runs before the session is used).
+    demo = await startDemo({ sqlitePath: join(dir, 'sessions.sqlite'), platform, loginAttempts: { limit: 1000, ttl: 60_000 } });
     attacker = createServer((req, res) => {
       res.setHeader('content-type', 'text/html; charset=utf-8');
       res.end(pages.get(req.url ?? '/') ?? 'not found');
@@ -60,13 +62,14 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
         '--host-resolver-rules=MAP app.test 127.0.0.1, MAP evil.test 127.0.0.1',
       ],
     });
-  }, 60_000);
+  }, 180_000);
 
   afterAll(async () => {
     for (const c of contexts) await c.close().catch(() => undefined);
     await browser?.close();
     await new Promise((r) => attacker?.close(r));
     await demo?.close();
+    await stopDemos();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

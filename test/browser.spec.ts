@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { createDemoApp, type DemoApp } from '../demo/app.module.js';
+import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.js';
 
 /**
  * The demo in a real headless Chromium: what only a browser can tell us (Secure cookies on
@@ -26,7 +26,7 @@ const PASSWORDS = { alice: 'alice-demo-password', bob: 'bob-demo-password' } as 
 
 suite.each(['express', 'fastify'] as const)('demo in headless Chromium on %s', (platform) => {
   let dir: string;
-  let demo: DemoApp;
+  let demo: DemoProcess;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
 
@@ -34,17 +34,19 @@ suite.each(['express', 'fastify'] as const)('demo in headless Chromium on %s', (
     if (!available) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
     dir = mkdtempSync(join(tmpdir(), 'demo-browser-'));
     // No host: every interface, so "localhost" works whichever loopback address Chromium picks.
-    demo = await createDemoApp({ port: 0, sqlitePath: join(dir, 'sessions.sqlite'), logger: false, platform });
+    // Its logins are not the subject here (test/demo.spec.ts checks the real limit).
+    demo = await startDemo({ sqlitePath: join(dir, 'sessions.sqlite'), platform, loginAttempts: { limit: 1000, ttl: 60_000 } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     for (const c of contexts) await c.close().catch(() => undefined);
     await browser?.close();
     await demo?.close();
+    await stopDemos();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

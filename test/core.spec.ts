@@ -391,7 +391,7 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
 
   it('creates the table with the shipped migration', async () => {
     const { DataSource } = await import('typeorm');
-    const { CreateSessionsTable1764000000000, UpgradeSessionsTable1765000000000, SessionEntity, MySqlSessionEntity, TypeOrmSessionStore } = await import('../src/index.js');
+    const { CreateSessionsTable1764000000000, UpgradeSessionsTable1765000000000, SessionEntity, MySqlSessionEntity, TypeOrmSessionStore } = await import('../src/typeorm.js');
     const { dataSourceOptions } = await import('./support/databases.js');
     const ds = new DataSource({ ...dataSourceOptions(engine), entities: [engine === 'mariadb' ? MySqlSessionEntity : SessionEntity], migrations: [CreateSessionsTable1764000000000, UpgradeSessionsTable1765000000000], migrationsTableName: `mig_${engine}` });
     await ds.initialize();

@@ -1,16 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import request from 'supertest';
-import { createDemoApp, type DemoApp } from '../demo/app.module.js';
+import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.js';
 import { escapeHtml } from '../demo/views.js';
 
 /** The demo's routes end to end over HTTP, on the library's default SQLite store in a temp file. */
 
 const COOKIE = '__Host-sid';
 let dir: string;
-let demo: DemoApp;
-let server: ReturnType<DemoApp['app']['getHttpServer']>;
+let demo: DemoProcess;
+/** The demo's origin: it runs in a process of its own (see startDemo). */
+let server: string;
 
 const PLATFORMS = ['express', 'fastify'] as const;
 
@@ -47,9 +49,10 @@ async function loginAs(username: 'alice' | 'bob'): Promise<string> {
 describe.each(PLATFORMS)('demo on %s', (platform) => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'demo-spec-'));
-    demo = await createDemoApp({ port: 0, host: '127.0.0.1', sqlitePath: join(dir, 'sessions.sqlite'), logger: false, platform });
-    server = demo.app.getHttpServer();
-  });
+    // These suites log in far more often than a person: the real limit has its own app below.
+    demo = await startDemo({ host: '127.0.0.1', sqlitePath: join(dir, 'sessions.sqlite'), platform, loginAttempts: { limit: 1000, ttl: 60_000 } });
+    server = `http://127.0.0.1:${demo.port}`;
+  }, 120_000);
 
   afterAll(async () => {
     await demo?.close();
@@ -235,9 +238,58 @@ describe.each(PLATFORMS)('demo on %s', (platform) => {
 
   describe('demo: configuration', () => {
     it('the secret is the public demo constant only when SESSION_SECRET is unset', async () => {
-      const { demoSecret, DEMO_ONLY_INSECURE_SECRET } = await import('../demo/app.module.js');
+      const { demoSecret, DEMO_ONLY_INSECURE_SECRET } = await import('../demo/secret.js');
       expect(demoSecret({})).toEqual({ secret: DEMO_ONLY_INSECURE_SECRET, isDemoSecret: true });
       expect(demoSecret({ SESSION_SECRET: 'x'.repeat(40) })).toEqual({ secret: 'x'.repeat(40), isDemoSecret: false });
     });
   });
 });
+
+/** From another client address: all of 127.0.0.0/8 reaches the loopback interface. */
+function loginFrom(localAddress: string, port: number, username: string, password: string): Promise<number> {
+  const body = new URLSearchParams({ username, password }).toString();
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, localAddress, method: 'POST', path: '/login', headers: { ...sameOrigin, 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe.each(PLATFORMS)('demo on %s: login attempts', (platform) => {
+  let attemptsDir: string;
+  let limited: DemoProcess;
+
+  // An app of its own with the demo's real limit: the suites above log in more often than a person.
+  beforeAll(async () => {
+    attemptsDir = mkdtempSync(join(tmpdir(), 'demo-attempts-'));
+    limited = await startDemo({ host: '127.0.0.1', sqlitePath: join(attemptsDir, 'sessions.sqlite'), platform });
+  }, 120_000);
+
+  afterAll(async () => {
+    await limited?.close();
+    rmSync(attemptsDir, { recursive: true, force: true });
+  });
+
+  it('answers the 6th wrong password for an account within the minute with 429; other accounts and clients still log in', async () => {
+    const attempt = (username: string, password: string) =>
+      request(`http://127.0.0.1:${limited.port}`).post('/login').type('form').set(sameOrigin).send({ username, password });
+    for (let i = 1; i <= 5; i++) expect((await attempt('alice', `guess-${i}`)).status).toBe(401);
+    const sixth = await attempt('alice', 'guess-6');
+    expect(sixth.status).toBe(429);
+    expect(Number(sixth.headers['retry-after'])).toBeGreaterThan(0);
+    expect(setCookies(sixth)).toEqual([]);
+    // Blocked means blocked: the right password from this client does not get through either.
+    expect((await attempt('Alice', 'alice-demo-password')).status).toBe(429);
+    // Another account from the same client, and the same account from another client, are not held up.
+    expect((await attempt('bob', 'bob-demo-password')).status).toBe(303);
+    expect(await loginFrom('127.0.0.2', limited.port, 'alice', 'alice-demo-password')).toBe(303);
+  });
+});
+
+afterAll(() => stopDemos());

@@ -6,7 +6,7 @@ import request from 'supertest';
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { SessionEntity, TypeOrmSessionStore } from '../src/index.js';
+import { SessionEntity, TypeOrmSessionStore } from '../src/typeorm.js';
 import { databaseTargets, dataSourceOptions, REQUIRED, type Engine } from './support/databases.js';
 import { createTestApp, sessionCookie } from './support/test-app.js';
 

@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typeorm';
-import { indexNames } from './sql.dialect.js';
+import { ENTITY_FAMILIES, indexNames, type SqlFamily } from './sql.dialect.js';
 
 /*
  * The sessions table, for a DataSource's `entities` (so that migrations can be generated, or
@@ -15,6 +15,8 @@ const ix = indexNames('sessions');
 /** SQLite and PostgreSQL. */
 @Entity('sessions')
 export class SessionEntity {
+  static readonly [ENTITY_FAMILIES]: readonly SqlFamily[] = ['sqlite', 'postgres'];
+
   /** SHA-256 (hex) of the cookie's token: the token itself is never stored. */
   @PrimaryColumn({ type: 'varchar', length: 64 })
   id!: string;
@@ -61,6 +63,8 @@ const utf8: ValueTransformer = {
  */
 @Entity('sessions')
 export class MySqlSessionEntity {
+  static readonly [ENTITY_FAMILIES]: readonly SqlFamily[] = ['mysql'];
+
   @PrimaryColumn({ type: 'varbinary', length: 64, transformer: utf8 })
   id!: string;
 

@@ -33,6 +33,13 @@ export function indexNames(table: string): { handle: string; userId: string; exp
  * server-specific NO PAD ones (utf8mb4_nopad_bin, utf8mb4_0900_bin) ignores trailing spaces, and the
  * default ones also case and accents. user_id holds any 255-character id (4 bytes each in UTF-8).
  */
+/**
+ * Names the engines an entity class of this package describes, on the class itself: the store can
+ * then recognise SessionEntity among a DataSource's entities without importing it (importing it
+ * would load typeorm's decorators into apps that use no SQL store).
+ */
+export const ENTITY_FAMILIES = Symbol.for('nestjs-lazy-session.entity-families');
+
 export const MYSQL_BINARY_COLUMNS = { id: 64, handle: 32, user_id: 1020 } as const;
 
 const COLUMNS = 'id, handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember';

@@ -2,8 +2,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
 import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, escapeNulKey, sealPatch, unescapeNul } from './session.codec.js';
 import { SessionSealer } from './session.seal.js';
-import { SqlDialect, UpdateShape, sqlFamily } from './sql.dialect.js';
-import { SessionEntity } from './session.entity.js';
+import { ENTITY_FAMILIES, SqlDialect, UpdateShape, sqlFamily, type SqlFamily } from './sql.dialect.js';
 
 export interface TypeOrmSessionStoreOptions {
   /** Table name; default 'sessions' (as SessionEntity and the migration). */
@@ -127,7 +126,11 @@ export class TypeOrmSessionStore implements SessionStore {
 
   /** MySQL/MariaDB: byte-exact matching of the matched columns, and the entity that describes them. */
   private async checkMySql(runner: QueryRunner): Promise<void> {
-    if (this.dataSource.hasMetadata(SessionEntity)) {
+    const forOtherEngines = this.dataSource.entityMetadatas.some((m) => {
+      const families = (m.target as { [ENTITY_FAMILIES]?: readonly SqlFamily[] } | undefined)?.[ENTITY_FAMILIES];
+      return families !== undefined && !families.includes('mysql');
+    });
+    if (forOtherEngines) {
       throw new Error(
         'nestjs-lazy-session: SessionEntity describes the SQLite/PostgreSQL table; on MySQL/MariaDB list MySqlSessionEntity in the DataSource\'s ' +
           'entities instead (with SessionEntity, TypeORM would drop and re-add the data column, and make ids match loosely).',

@@ -34,6 +34,15 @@ export class Typed {
     // @ts-expect-error the value is number | undefined, not string
     const s: string = visits;
     void s;
+    // @ts-expect-error the declared type decides, not the variable the value is assigned to
+    const assigned: string | undefined = await this.session.get('visits');
+    void assigned;
+  }
+
+  async wrongThroughHandle(session: SessionHandle): Promise<void> {
+    // @ts-expect-error the same on the handle that @Session() gives
+    const assigned: string = (await session.get('visits')) ?? '';
+    void assigned;
   }
 }
 

@@ -1,0 +1,122 @@
+import { consumerApp, removeBuiltPackage, type ConsumerApp } from './support/consumer.js';
+
+/**
+ * Applications that install the built package the way npm would, with only the packages they chose,
+ * compiled by tsc and run by Node in processes of their own: what a user's app meets, not what the
+ * repository's test set-up happens to provide.
+ */
+
+const NEST = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', 'reflect-metadata', 'rxjs'];
+const SQL = ['typeorm', 'better-sqlite3'];
+
+/** A whole Nest app; `store` is the expression given to forRoot (none: the default store). */
+function appSource(store: string | undefined, extraImports = '', extraRoutes = ''): string {
+  return `import 'reflect-metadata';
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { CookieSessionStore, MemorySessionStore, Session, SessionModule, type SessionHandle } from 'nestjs-lazy-session';
+${extraImports}
+
+@Controller()
+class VisitsController {
+  @Get('visits')
+  async visits(@Session() session: SessionHandle) {
+    const visits = ((await session.get<number>('visits')) ?? 0) + 1;
+    await session.set('visits', visits);
+    return { visits };
+  }
+  ${extraRoutes}
+}
+
+void MemorySessionStore;
+void CookieSessionStore;
+
+@Module({
+  imports: [SessionModule.forRoot({ secret: 'consumer-app-secret-0123456789abcdef', sqlitePath: 'sessions.sqlite', pruneInterval: 0${store ? `, store: ${store}` : ''} })],
+  controllers: [VisitsController],
+})
+class AppModule {}
+
+async function main() {
+  const app = await NestFactory.create(AppModule, { logger: ['error'] });
+  await app.listen(0, '127.0.0.1');
+  console.log('listening on ' + app.getHttpServer().address().port);
+}
+main().catch((err) => {
+  console.error('start-up failed: ' + (err instanceof Error ? err.message : String(err)));
+  process.exit(1);
+});
+`;
+}
+
+/** Two visits with the cookie the first one set: the session works end to end. */
+async function expectTwoVisits(app: ConsumerApp): Promise<void> {
+  const running = await app.start('main.js');
+  try {
+    const first = await running.get('/visits');
+    expect(first).toMatchObject({ status: 200, body: '{"visits":1}' });
+    const cookie = first.setCookie[0].split(';')[0];
+    expect(await running.get('/visits', cookie)).toMatchObject({ status: 200, body: '{"visits":2}' });
+  } finally {
+    await running.stop();
+  }
+}
+
+afterAll(() => removeBuiltPackage());
+
+describe('a Nest app compiled to CommonJS (tsc module: commonjs)', () => {
+  let app: ConsumerApp;
+  afterEach(() => app?.remove());
+
+  it('requires the package, runs on the default SQLite store and loads the typeorm subpath', async () => {
+    app = consumerApp([...NEST, ...SQL], 'commonjs');
+    app.compile(
+      { 'main.ts': appSource(undefined, "import { SessionEntity } from 'nestjs-lazy-session/typeorm';", "@Get('entity') entity() { return SessionEntity.name; }") },
+      'commonjs',
+    );
+    await expectTwoVisits(app);
+    const running = await app.start('main.js');
+    try {
+      expect(await running.get('/entity')).toMatchObject({ status: 200, body: 'SessionEntity' });
+    } finally {
+      await running.stop();
+    }
+  }, 120_000);
+});
+
+describe('an app that installed neither typeorm nor better-sqlite3', () => {
+  let app: ConsumerApp;
+  afterEach(() => app?.remove());
+
+  it.each([
+    ['memory', 'new MemorySessionStore()'],
+    ['cookie', "new CookieSessionStore({ keys: ['consumer-cookie-key-0123456789abcdef'] })"],
+  ])('imports the package and runs on the %s store', async (_name, store) => {
+    app = consumerApp(NEST, 'module');
+    app.compile({ 'main.ts': appSource(store) }, 'esm');
+    await expectTwoVisits(app);
+  }, 120_000);
+
+  it('fails start-up with the install command when it chooses the default store', async () => {
+    app = consumerApp(NEST, 'module');
+    app.compile({ 'main.ts': appSource(undefined) }, 'esm');
+    const result = await app.runToEnd('main.js');
+    expect(result.code).toBe(1);
+    expect(result.stdout).not.toContain('listening on');
+    expect(result.stderr).toContain('npm install typeorm better-sqlite3');
+  }, 120_000);
+});
+
+describe('an app that installed typeorm but not better-sqlite3', () => {
+  let app: ConsumerApp;
+  afterEach(() => app?.remove());
+
+  it('fails start-up naming `npm install better-sqlite3` when it chooses the default store', async () => {
+    app = consumerApp([...NEST, 'typeorm'], 'module');
+    app.compile({ 'main.ts': appSource(undefined) }, 'esm');
+    const result = await app.runToEnd('main.js');
+    expect(result.stdout).not.toContain('listening on');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/npm install better-sqlite3(?! typeorm)/);
+  }, 120_000);
+});
