@@ -51,7 +51,7 @@ describe('packaging', () => {
       expect(api).toHaveProperty(name);
     }
     const typeorm = await import('../src/typeorm.js');
-    expect(Object.keys(typeorm).sort()).toEqual(['CreateSessionsTable1764000000000', 'SessionEntity', 'TypeOrmSessionStore']);
+    expect(Object.keys(typeorm).sort()).toEqual(['CreateSessionsTable1764000000000', 'MySqlSessionEntity', 'SessionEntity', 'TypeOrmSessionStore', 'UpgradeSessionsTable1765000000000']);
     for (const internal of ['SessionRuntime', 'SessionMiddleware', 'SessionBootstrap', 'SESSION_OPTIONS', 'SESSION_STORE', 'LazySession']) {
       expect(api).not.toHaveProperty(internal);
     }
