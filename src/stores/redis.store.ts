@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { defineOwn, openEntries, sealPatch } from './session.codec.js';
-import { SessionSealer } from './session.seal.js';
+import { defineOwn, openEntries, patchHandle, sealPatch } from './session.codec.js';
+import { SEAL_MARKER, SessionSealer } from './session.seal.js';
 
 export interface RedisSessionStoreOptions {
   /**
@@ -302,12 +302,14 @@ export class RedisSessionStore implements SessionStore {
     return String(Math.trunc(expiresAt + this.grace));
   }
 
-  /** Field/value pairs of a whole data object. */
-  private dataFields(data: Record<string, unknown>): string[] {
+  /** Field/value pairs of a whole data object (sealed: with the session's marker). */
+  private dataFields(data: Record<string, unknown>, handle: string | undefined): string[] {
     const out: string[] = [];
     if (this.sealer) {
+      const h = patchHandle(handle);
+      out.push(`d:${SEAL_MARKER}`, this.sealer.sealMarker(h));
       for (const k of Object.keys(data)) {
-        const e = this.sealer.seal(k, data[k]);
+        const e = this.sealer.seal(k, data[k], h);
         out.push(`d:${e.name}`, e.sealed);
       }
     } else {
@@ -340,9 +342,10 @@ export class RedisSessionStore implements SessionStore {
         }
       } else meta[f] = v;
     }
-    if (sealed) data = openEntries(this.sealer!, sealed);
-    // Sealed data that does not open, or a hash without its meta: no session, never an error.
-    if (data === null || meta.h === undefined || meta.e === undefined || meta.c === undefined) return null;
+    if (meta.h === undefined || meta.e === undefined || meta.c === undefined) return null;
+    // Sealed data that does not open (or a hash written without encryption, which has no marker): no session, never an error.
+    if (this.sealer) data = openEntries(this.sealer, sealed ?? [], meta.h);
+    if (data === null) return null;
     return {
       id,
       handle: meta.h,
@@ -360,7 +363,7 @@ export class RedisSessionStore implements SessionStore {
     await this.run(SCRIPTS.create, [this.sessionKey(r.id)], [
       r.id, r.handle, r.userId ?? '', String(r.createdAt), String(r.lastSeenAt), String(r.expiresAt),
       r.authAt === null ? '' : String(r.authAt), r.remember ? '1' : '0', this.expireAt(r.expiresAt),
-      ...this.dataFields(r.data),
+      ...this.dataFields(r.data, r.handle),
     ]);
   }
 
@@ -369,15 +372,15 @@ export class RedisSessionStore implements SessionStore {
     let setFields: string[];
     let unset: string[];
     if (patch.replace !== undefined) {
-      setFields = this.dataFields({ ...patch.replace, ...patch.set });
+      setFields = this.dataFields({ ...patch.replace, ...patch.set }, patch.handle);
       unset = [];
     } else if (this.sealer) {
-      const sealed = sealPatch(this.sealer, patch.set, patch.unset);
+      const sealed = sealPatch(this.sealer, patch.set, patch.unset, patch.handle);
       setFields = [];
       for (const name of Object.keys(sealed.set)) setFields.push(`d:${name}`, sealed.set[name]);
       unset = sealed.unset.map((n) => `d:${n}`);
     } else {
-      setFields = patch.set ? this.dataFields(patch.set) : [];
+      setFields = patch.set ? this.dataFields(patch.set, undefined) : [];
       unset = patch.unset ? patch.unset.map((k) => `d:${k}`) : [];
     }
     const login = patch.login;

@@ -21,6 +21,11 @@ export interface SessionRecord {
  * requests that touch different keys never overwrite each other.
  */
 export interface SessionPatch {
+  /**
+   * The session's handle (stable across rotation). Stores that encrypt at rest bind each sealed
+   * value to it, so they need it whenever the patch carries data; the module always sends it.
+   */
+  handle?: string;
   /** Rotate: the row moves to this id, and the old id stops matching in the same statement. */
   newId?: string;
   /** Replace the whole data object (after clear(), or a login as another user). */
