@@ -75,10 +75,22 @@ export interface SessionStore {
   destroyByHandle(handle: string): Promise<StoredSessionSummary | null>;
   /** Delete every session whose expiresAt is at or before `now`, in bounded batches. */
   prune(now: number, onBatch?: (removed: StoredSessionSummary[]) => void): Promise<number>;
+  /**
+   * Called once by the module at start-up, before any request, with its resolved timeouts: a store
+   * constructed before the options were resolved learns them here. A store may refuse (throw) when
+   * it already settled on other values; that fails the start-up.
+   */
+  useTimeouts?(timeouts: SessionTimeouts): void;
   /** Release what the store opened itself (never a DataSource it was given). */
   close?(): Promise<void>;
   /** Present on a store that keeps the whole session in the cookie instead (CookieSessionStore). */
   readonly inCookie?: CookieCarrier;
+}
+
+/** The module's resolved timeouts, in milliseconds. */
+export interface SessionTimeouts {
+  idleTimeout: number;
+  absoluteTimeout: number;
 }
 
 /** How the session travels when the cookie is the store. */
