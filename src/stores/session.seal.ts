@@ -20,6 +20,7 @@ export const MIN_SEALED_BYTES = HEADER_BYTES + TAG_BYTES;
 /** Length of a hashed key name: 16 bytes of HMAC-SHA-256, base64url. */
 const NAME_BYTES = 16;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const MIN_SEALED_CHARS = Math.ceil((MIN_SEALED_BYTES * 4) / 3);
 
 /**
  * Stored name of the entry that marks data as sealed for one session. Hashed names are 22
@@ -184,7 +185,9 @@ export class SessionSealer {
   }
 
   private openText(sealed: unknown, context: readonly string[]): { text: string; keyIndex: number } | undefined {
-    if (typeof sealed !== 'string' || !BASE64URL.test(sealed)) return undefined;
+    // Checked before decoding: the decoder skips characters outside the alphabet and a dangling
+    // last character, so a value with '!' or '%' inserted would otherwise decode as the original.
+    if (typeof sealed !== 'string' || sealed.length < MIN_SEALED_CHARS || sealed.length % 4 === 1 || !BASE64URL.test(sealed)) return undefined;
     const raw = Buffer.from(sealed, 'base64url');
     // One spelling only: the decoder would otherwise accept a value with spare bits changed.
     if (raw.length < MIN_SEALED_BYTES || raw.toString('base64url') !== sealed || raw[0] !== SEAL_VERSION) return undefined;

@@ -122,6 +122,14 @@ describe('SessionSealer: at-rest entries', () => {
     expect(s.open(e.name, 42, H)).toBeUndefined();
     expect(s.open(e.name, '', H)).toBeUndefined();
     expect(s.open(e.name, e.sealed.slice(0, 20), H)).toBeUndefined();
+    // Lengths: one character more than a whole value (a dangling 6 bits) is refused before decoding.
+    expect(s.open(e.name, `${e.sealed}A`, H)).toBeUndefined();
+    const marker = s.sealMarker(H); // the shortest seal: 49 bytes, 66 characters
+    expect(marker).toHaveLength(66);
+    expect(s.openMarker(marker, H)).toBe(true);
+    expect(s.openMarker(marker.slice(0, 65), H)).toBe(false);
+    expect(s.openMarker(`${marker}A`, H)).toBe(false);
+    expect(s.openMarker(`${marker}AA`, H)).toBe(false);
     // A spare-bit variant of the last character decodes to the same bytes: refused all the same.
     const m = new SessionSealer([A]).seal('k', 1, H); // 56 bytes: the last character carries spare bits
     const last = m.sealed[m.sealed.length - 1];
