@@ -35,8 +35,9 @@ const DEFAULT_GRACE = 30 * 60_000;
  *   P u:<userId>   sorted set: the user's session ids, scored by expiresAt
  *   P expiries     sorted set: every session id, scored by expiresAt (prune reads it in batches)
  * The session hash and handle expire natively at expiresAt + the grace (expiryGrace, else the
- * module's idleTimeout); a user's set at the latest of its sessions' (it only ever grows its TTL). The hash is the truth: an index entry whose
- * hash is gone is dropped when met.
+ * module's idleTimeout); a user's set at the latest of its sessions' (it only ever grows its TTL).
+ * The hash is the truth: an index entry whose hash is gone is dropped when met. Encrypted, the data
+ * fields are 'd:<hashed key>' plus the sealed marker 'd:!' (see session.codec.ts).
  */
 
 const LIB = `
@@ -253,7 +254,8 @@ function sender(client: unknown): { send: Send; keyPrefix: string; cluster: bool
  * Sessions in Redis. One session is one hash (meta fields plus one field per data key), so a
  * request writes only the keys it changed; every write is one Lua script, which applies a patch only
  * while the session exists and has not expired (no resurrection after a logout or an expiry) and rotates an id with RENAME, moving
- * the indexes in the same step. Keys expire natively at the session's expiry plus a grace (`expiryGrace`, by default the module's idleTimeout).
+ * the indexes in the same step. Keys expire natively at the session's expiry plus a grace
+ * (`expiryGrace`, by default the module's idleTimeout).
  *
  * Recommended ioredis settings, so that a Redis outage fails requests at once (503) instead of
  * queueing them: `{ enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }`.
