@@ -208,3 +208,22 @@ await describeRedis('encryption at rest binds values to their session and purpos
   });
   behaviours(() => f);
 });
+
+describe.each(PLATFORMS)('CookieSessionStore cookies sealed by 0.1.0 (%s)', (platform) => {
+  it('read as no session: the format changed (version byte, per-purpose keys)', async () => {
+    const now = Date.now();
+    const payload = [1, 'old-handle', 'old-user', now, now, now + 60_000, now, 0, { a: 1 }];
+    const old = sealV1(KEY, COOKIE_NAME, payload).sealed;
+    const store = new CookieSessionStore({ keys: [KEY] });
+    expect(store.inCookie.open(old)).toBeNull();
+    const app = await createTestApp({ platform, store });
+    try {
+      const c = new Client(app);
+      c.cookie = `__Host-sid=${old}`;
+      expect((await c.get('/whoami')).body).toEqual({ userId: null });
+      expect((await c.get('/get/a')).body).toEqual({ value: null, has: false });
+    } finally {
+      await app.close();
+    }
+  });
+});
