@@ -12,6 +12,9 @@ describe('findCookie', () => {
     expect(findCookie(`${N}`, N)).toEqual({ kind: 'absent' });
     expect(findCookie(`x${N}=v; ${N}x=v; __host-sid=v`, N)).toEqual({ kind: 'absent' });
     expect(findCookie(`a=${N}=v`, N)).toEqual({ kind: 'absent' });
+    // A part without '=' is no pair, even when it starts with the name.
+    expect(findCookie(`${N}x`, N)).toEqual({ kind: 'absent' });
+    expect(findCookie(`${N}x; a=b`, N)).toEqual({ kind: 'absent' });
   });
 
   it('finds the value among other pairs, with SP/HTAB around pairs, names and values', () => {

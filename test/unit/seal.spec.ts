@@ -82,6 +82,62 @@ describe('SessionSealer: the sealed format', () => {
   });
 });
 
+describe('SessionSealer: derivation', () => {
+  const hkdf = (secret: string, info: string, n: number) => Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), 'nestjs-lazy-session/seal', info, n));
+
+  it('key ids and name hashes come from HKDF per purpose, with the documented info strings', () => {
+    for (const purpose of ['at-rest', 'cookie'] as const) {
+      const s = new SessionSealer([A], purpose);
+      const kid = hkdf(A, `${purpose} key-id v2`, 4);
+      const sealed = purpose === 'cookie' ? s.sealValue('x', 1) : s.seal('k', 1, H).sealed;
+      expect(bytes(sealed).subarray(1, 5)).toEqual(kid);
+      const mac = hkdf(A, `${purpose} key-name hmac v2`, 32);
+      expect(s.hashName('k')).toBe(createHmac('sha256', mac).update('k', 'utf8').digest().subarray(0, 16).toString('base64url'));
+      // Non-ASCII names and secrets hash as UTF-8.
+      expect(s.hashName('ключ')).toBe(createHmac('sha256', mac).update(Buffer.from('ключ', 'utf8')).digest().subarray(0, 16).toString('base64url'));
+    }
+    const u = 'ünïcödé-secret-0123456789abcdefghijkl';
+    expect(bytes(new SessionSealer([u]).seal('k', 1, H).sealed).subarray(1, 5)).toEqual(hkdf(u, 'at-rest key-id v2', 4));
+  });
+
+  it('the marker is stored under the name "!"', () => {
+    expect(SEAL_MARKER).toBe('!');
+    expect(Object.keys(JSON.parse(encodeSealedData(new SessionSealer([A]), {}, H)) as object)).toEqual(['!']);
+  });
+});
+
+/** Seals any text under a context, through the private primitive: for payloads the public API never makes. */
+function sealRaw(s: SessionSealer, text: string, context: string[]): string {
+  return (s as unknown as { sealText(text: string, context: string[]): string }).sealText(text, context);
+}
+
+describe('SessionSealer: authentic payloads of the wrong shape', () => {
+  const s = new SessionSealer([A]);
+  const hashed = s.hashName('k');
+
+  it.each([
+    ['not JSON', '["k", 1'],
+    ['not an array', '{"k":1}'],
+    ['one element', '["k"]'],
+    ['three elements', '["k",1,2]'],
+    ['a name that is not a string', '[1,1]'],
+    ['a name that hashes elsewhere', '["j",1]'],
+  ])('an entry whose payload is %s does not open', (_, text) => {
+    expect(s.open(hashed, sealRaw(s, text, [H, hashed]), H)).toBeUndefined();
+  });
+
+  it('the well-formed control opens', () => {
+    expect(s.open(hashed, sealRaw(s, '["k",1]', [H, hashed]), H)).toEqual({ name: 'k', value: 1, keyIndex: 0 });
+  });
+
+  it('a whole value that is not JSON, or a marker with text, does not open', () => {
+    expect(s.openValue('x', sealRaw(s, '{', ['x']))).toBeUndefined();
+    expect(s.openValue('x', sealRaw(s, '[1]', ['x']))).toEqual([1]);
+    expect(s.openMarker(sealRaw(s, 'x', [H, SEAL_MARKER]), H)).toBe(false);
+    expect(s.openMarker(sealRaw(s, '', [H, SEAL_MARKER]), H)).toBe(true);
+  });
+});
+
 describe('SessionSealer: at-rest entries', () => {
   it('seals each value under a hashed name, and opens it in the same session', () => {
     const s = new SessionSealer([A]);

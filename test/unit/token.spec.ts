@@ -64,6 +64,15 @@ describe('verifyCookieValue', () => {
     }
   });
 
+  it('refuses a token outside base64url even when its signature matches', () => {
+    const good = newToken();
+    for (const bad of [`!${good.slice(1)}`, `${good.slice(0, 42)}!`, `${good.slice(0, 20)}.${good.slice(21)}`, `${good.slice(0, 42)}\u00e9`]) {
+      const signed = signToken(bad, S1);
+      expect(signed).toHaveLength(87);
+      expect(verifyCookieValue(signed, [S1])).toBeUndefined();
+    }
+  });
+
   it('accepts only the canonical spelling of the signature (the last character\u2019s spare bits)', () => {
     const last = v[86];
     const spare = ALPHABET[ALPHABET.indexOf(last) ^ 1];
