@@ -7,7 +7,7 @@ export { SessionManager, type SessionInfo } from './session.manager.js';
 export type { SessionHandle, SessionData, SessionKey, LoginOptions } from './session.handle.js';
 export type { SessionEvent, SessionEventType } from './session.events.js';
 export { SessionDataTooLargeError, SessionStoreUnavailableError, SessionStoreUnsupportedError } from './session.errors.js';
-export type { SessionStore, SessionRecord, SessionPatch, StoredSessionSummary, CookieCarrier } from './stores/session.store.js';
+export type { SessionStore, SessionRecord, SessionPatch, SessionTimeouts, StoredSessionSummary, CookieCarrier } from './stores/session.store.js';
 export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm.store.js';
 export { MemorySessionStore } from './stores/memory.store.js';
 export { CookieSessionStore, type CookieSessionStoreOptions } from './stores/cookie.store.js';

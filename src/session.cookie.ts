@@ -5,28 +5,32 @@ export type CookieLookup = { kind: 'absent' } | { kind: 'invalid' } | { kind: 'v
 const ABSENT: CookieLookup = { kind: 'absent' };
 const INVALID: CookieLookup = { kind: 'invalid' };
 
+/** RFC 6265 cookie-octets: visible ASCII but DQUOTE, comma, semicolon and backslash. */
+const COOKIE_OCTETS = /^[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*$/;
+/** Only SP and HTAB surround a pair, its name and its value (RFC 6265 5.2); String.trim() would also drop U+00A0 and others. */
+const AROUND = /^[ \t]+|[ \t]+$/g;
+
 /**
- * Finds one cookie in a Cookie header. Two cookies of the name (even equal: cookie tossing), a
- * header sent twice, or anything not plain ASCII count as invalid: no session, never an error.
+ * Finds one cookie in a Cookie header. The name must match exactly, with only SP/HTAB around it.
+ * Two cookies of the name (even equal: cookie tossing), or a header sent twice that carries it
+ * twice, count as invalid; so does a value that is not RFC 6265 cookie-octets (any non-ASCII byte,
+ * a space, a comma, a backslash), optionally in double quotes: no session, never an error.
  */
 export function findCookie(header: string | string[] | undefined, name: string): CookieLookup {
   if (header === undefined || header === '') return ABSENT;
   const text = Array.isArray(header) ? header.join('; ') : header;
   if (typeof text !== 'string' || text.length > 16_384) return INVALID;
   let found: string | undefined;
-  let seen = false;
   for (const part of text.split(';')) {
     const eq = part.indexOf('=');
     if (eq < 0) continue;
-    if (part.slice(0, eq).trim() !== name) continue;
-    if (seen) return INVALID;
-    seen = true;
-    let v = part.slice(eq + 1).trim();
-    if (v.length >= 2 && v.startsWith('"') && v.endsWith('"')) v = v.slice(1, -1);
-    found = v;
+    if (part.slice(0, eq).replace(AROUND, '') !== name) continue;
+    if (found !== undefined) return INVALID;
+    found = part.slice(eq + 1).replace(AROUND, '');
   }
-  if (!seen) return ABSENT;
-  return { kind: 'value', value: found! };
+  if (found === undefined) return ABSENT;
+  const value = found.length >= 2 && found.startsWith('"') && found.endsWith('"') ? found.slice(1, -1) : found;
+  return COOKIE_OCTETS.test(value) ? { kind: 'value', value } : INVALID;
 }
 
 /** Serializes the session cookie; built from options resolved once at start-up. */

@@ -355,7 +355,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     const record = this.record;
     const touch = now - record.lastSeenAt >= this.rt.options.touchInterval;
     if (!this.dirty && !this.rotate && !touch) return;
-    const patch: SessionPatch = { lastSeenAt: now, expiresAt: this.rt.expiresAt(record.createdAt, now) };
+    const patch: SessionPatch = { handle: record.handle, lastSeenAt: now, expiresAt: this.rt.expiresAt(record.createdAt, now) };
     let token: string | undefined;
     if (this.rotate) {
       token = newToken();

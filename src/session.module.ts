@@ -9,6 +9,7 @@ import { SessionAuthGuard } from './session.guard.js';
 import { CurrentSession } from './current-session.js';
 import { SessionManager } from './session.manager.js';
 import { createDefaultStore } from './session.default-store.js';
+import type { SessionStore } from './stores/session.store.js';
 
 /**
  * Sessions for the whole application: import SessionModule.forRoot({ secret }) (or forRootAsync)
@@ -21,7 +22,12 @@ import { createDefaultStore } from './session.default-store.js';
     { provide: SESSION_OPTIONS, useFactory: (o: SessionModuleOptions) => resolveSessionOptions(o), inject: [MODULE_OPTIONS_TOKEN] },
     {
       provide: SESSION_STORE,
-      useFactory: async (o: ResolvedSessionOptions) => o.store ?? (await createDefaultStore(o.sqlitePath)),
+      useFactory: async (o: ResolvedSessionOptions) => {
+        const store: SessionStore = o.store ?? (await createDefaultStore(o.sqlitePath));
+        // Once, before any request: a store built before the options were resolved learns the timeouts.
+        store.useTimeouts?.({ idleTimeout: o.idleTimeout, absoluteTimeout: o.absoluteTimeout });
+        return store;
+      },
       inject: [SESSION_OPTIONS],
     },
     { provide: SESSION_STORE_OWNED, useFactory: (o: ResolvedSessionOptions) => o.store === undefined, inject: [SESSION_OPTIONS] },

@@ -25,9 +25,12 @@ export interface SessionCsrfOptions {
 export interface SessionModuleOptions {
   secret: string | string[];
   store?: SessionStore;
+  /** Default 30 minutes, or absoluteTimeout when only that is given and it is shorter. */
   idleTimeout?: number;
+  /** Default 12 hours, or idleTimeout when only that is given and it is longer. */
   absoluteTimeout?: number;
   touchInterval?: number;
+  /** Bytes of the session's JSON. Default 64 KiB. */
   maxDataBytes?: number;
   maxSessionsPerUser?: number;
   csrf?: boolean | SessionCsrfOptions;
@@ -66,18 +69,25 @@ export interface ResolvedSessionOptions {
 }
 
 const MINUTE = 60_000;
+const DEFAULT_IDLE = 30 * MINUTE;
+const DEFAULT_ABSOLUTE = 12 * 60 * MINUTE;
 export const MIN_SECRET_LENGTH = 32;
 
 function fail(message: string): never {
   throw new Error(`nestjs-lazy-session: ${message}`);
 }
 
-function duration(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+/** A whole number option; `unit` names what it counts in the message ('' for a plain count). */
+function wholeNumber(name: string, value: number | undefined, fallback: number, allowZero: boolean, unit: string): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || !Number.isInteger(value) || value < 0 || (!allowZero && value === 0)) {
-    fail(`option '${name}' must be a ${allowZero ? 'non-negative' : 'positive'} whole number of milliseconds, got ${String(value)}`);
+    fail(`option '${name}' must be a ${allowZero ? 'non-negative' : 'positive'} whole number${unit ? ` of ${unit}` : ''}, got ${String(value)}`);
   }
   return value;
+}
+
+function duration(name: string, value: number | undefined, fallback: number, allowZero = false): number {
+  return wholeNumber(name, value, fallback, allowZero, 'milliseconds');
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -94,13 +104,17 @@ export function resolveSessionOptions(options: SessionModuleOptions | undefined)
     }
   });
 
-  const idleTimeout = duration('idleTimeout', options.idleTimeout, 30 * MINUTE);
-  const absoluteTimeout = duration('absoluteTimeout', options.absoluteTimeout, 12 * 60 * MINUTE);
+  // A default never contradicts what was set: with only one of the two given, the other's default
+  // yields to it, so that only two explicit values can conflict.
+  const idleGiven = duration('idleTimeout', options.idleTimeout, 0);
+  const absoluteGiven = duration('absoluteTimeout', options.absoluteTimeout, 0);
+  const idleTimeout = idleGiven || Math.min(DEFAULT_IDLE, absoluteGiven || DEFAULT_IDLE);
+  const absoluteTimeout = absoluteGiven || Math.max(DEFAULT_ABSOLUTE, idleTimeout);
   if (idleTimeout > absoluteTimeout) fail(`option 'idleTimeout' (${idleTimeout}) must not exceed 'absoluteTimeout' (${absoluteTimeout})`);
   const touchInterval = duration('touchInterval', options.touchInterval, Math.min(MINUTE, Math.floor(idleTimeout / 10)), true);
   if (touchInterval >= idleTimeout) fail(`option 'touchInterval' (${touchInterval}) must be shorter than 'idleTimeout' (${idleTimeout})`);
-  const maxDataBytes = duration('maxDataBytes', options.maxDataBytes, 64 * 1024);
-  const maxSessionsPerUser = options.maxSessionsPerUser === undefined ? Infinity : duration('maxSessionsPerUser', options.maxSessionsPerUser, 0);
+  const maxDataBytes = wholeNumber('maxDataBytes', options.maxDataBytes, 64 * 1024, false, 'bytes');
+  const maxSessionsPerUser = wholeNumber('maxSessionsPerUser', options.maxSessionsPerUser, Infinity, false, '');
   const storeTimeout = duration('storeTimeout', options.storeTimeout, 5_000);
   const pruneInterval = duration('pruneInterval', options.pruneInterval, MINUTE, true);
 

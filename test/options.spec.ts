@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { Controller, Get, Injectable, Module, type Provider, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { MemorySessionStore, Session, SessionModule, type SessionHandle, type SessionModuleOptions, type SessionStore } from '../src/index.js';
+import { CookieSessionStore, MemorySessionStore, Session, SessionModule, type SessionHandle, type SessionModuleOptions, type SessionStore } from '../src/index.js';
 import { SessionRuntime } from '../src/session.runtime.js';
 import { resolveSessionOptions } from '../src/session.options.js';
-import { createTestApp, CartService, OpenController, SECRET, TestController } from './support/test-app.js';
+import { createTestApp, CartService, OpenController, PLATFORMS, SECRET, TestController } from './support/test-app.js';
 import { Client } from './support/http.js';
 
 const base: SessionModuleOptions = { secret: SECRET };
@@ -45,6 +45,59 @@ describe('options are checked at start-up with clear messages', () => {
     expect(o.cookie).toEqual({ name: '__Host-sid', secure: true, httpOnly: true, sameSite: 'lax', path: '/', domain: undefined, maxAge: undefined });
     expect(o.csrf).toEqual({ allowedOrigins: new Set() });
     expect(resolveSessionOptions({ ...base, idleTimeout: 100_000 }).touchInterval).toBe(10_000);
+  });
+});
+
+describe('a default adapts to the options that were set; only explicit values can contradict', () => {
+  it('absoluteTimeout alone, below the default idle timeout: idleTimeout follows it', () => {
+    const o = resolveSessionOptions({ ...base, absoluteTimeout: 60_000 });
+    expect(o.idleTimeout).toBe(60_000);
+    expect(o.absoluteTimeout).toBe(60_000);
+    expect(o.touchInterval).toBe(6_000);
+    // At and above the default, the default stays.
+    expect(resolveSessionOptions({ ...base, absoluteTimeout: 30 * 60_000 }).idleTimeout).toBe(30 * 60_000);
+    expect(resolveSessionOptions({ ...base, absoluteTimeout: 30 * 60_000 + 1 }).idleTimeout).toBe(30 * 60_000);
+    expect(resolveSessionOptions({ ...base, absoluteTimeout: 1 }).idleTimeout).toBe(1);
+  });
+
+  it('idleTimeout alone, above the default absolute timeout: absoluteTimeout follows it', () => {
+    const day = 24 * 3600_000;
+    expect(resolveSessionOptions({ ...base, idleTimeout: day })).toMatchObject({ idleTimeout: day, absoluteTimeout: day });
+    expect(resolveSessionOptions({ ...base, idleTimeout: 60_000 })).toMatchObject({ idleTimeout: 60_000, absoluteTimeout: 12 * 3600_000 });
+  });
+
+  it('both explicit and contradicting: a start-up error naming both', () => {
+    expect(() => resolveSessionOptions({ ...base, idleTimeout: 60_001, absoluteTimeout: 60_000 })).toThrow(/option 'idleTimeout' \(60001\) must not exceed 'absoluteTimeout' \(60000\)/);
+    expect(resolveSessionOptions({ ...base, idleTimeout: 60_000, absoluteTimeout: 60_000 }).idleTimeout).toBe(60_000);
+  });
+
+  it.each(PLATFORMS)('SessionModule.forRoot({ secret, absoluteTimeout: 60_000 }) starts and serves sessions on %s', async (platform) => {
+    const app = await createTestApp({ platform, store: new MemorySessionStore(), options: { absoluteTimeout: 60_000 } });
+    try {
+      expect(app.get(SessionRuntime).options).toMatchObject({ idleTimeout: 60_000, absoluteTimeout: 60_000 });
+      const c = new Client(app);
+      expect((await c.post('/set', { a: 1 })).status).toBe(200);
+      expect((await c.get('/get/a')).body).toEqual({ value: 1, has: true });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('error messages name the option and its unit', () => {
+  it.each<[string, Partial<SessionModuleOptions>, RegExp]>([
+    ['maxDataBytes', { maxDataBytes: 0 }, /^nestjs-lazy-session: option 'maxDataBytes' must be a positive whole number of bytes, got 0$/],
+    ['maxDataBytes', { maxDataBytes: 1.5 }, /^nestjs-lazy-session: option 'maxDataBytes' must be a positive whole number of bytes, got 1.5$/],
+    ['maxSessionsPerUser', { maxSessionsPerUser: 0 }, /^nestjs-lazy-session: option 'maxSessionsPerUser' must be a positive whole number, got 0$/],
+    ['idleTimeout', { idleTimeout: 0 }, /^nestjs-lazy-session: option 'idleTimeout' must be a positive whole number of milliseconds, got 0$/],
+    ['pruneInterval', { pruneInterval: -1 }, /^nestjs-lazy-session: option 'pruneInterval' must be a non-negative whole number of milliseconds, got -1$/],
+  ])('%s', (_, patch, message) => {
+    expect(() => resolveSessionOptions({ ...base, ...patch })).toThrow(message);
+  });
+
+  it('a short CookieSessionStore key names the option `keys`', () => {
+    expect(() => new CookieSessionStore({ keys: ['short'] })).toThrow(/^nestjs-lazy-session: each of CookieSessionStore keys must be a string of at least 32 characters$/);
+    expect(() => new CookieSessionStore({ keys: [] })).toThrow(/^nestjs-lazy-session: CookieSessionStore keys must be a non-empty array of strings$/);
   });
 });
 

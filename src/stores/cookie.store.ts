@@ -33,7 +33,8 @@ export class CookieSessionStore implements SessionStore, CookieCarrier {
 
   constructor(options: CookieSessionStoreOptions) {
     if (!options || !Array.isArray(options.keys)) throw new Error('nestjs-lazy-session: CookieSessionStore needs { keys: string[] } (each at least 32 characters)');
-    this.sealer = new SessionSealer(options.keys);
+    // Its own purpose: a key list shared with encryption at rest never opens one's values as the other's.
+    this.sealer = new SessionSealer(options.keys, 'cookie');
   }
 
   seal(r: SessionRecord): string {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { defineOwn, openEntries, sealPatch } from './session.codec.js';
-import { SessionSealer } from './session.seal.js';
+import type { SessionPatch, SessionRecord, SessionStore, SessionTimeouts, StoredSessionSummary } from './session.store.js';
+import { defineOwn, openEntries, patchHandle, sealPatch } from './session.codec.js';
+import { SEAL_MARKER, SessionSealer } from './session.seal.js';
 
 export interface RedisSessionStoreOptions {
   /**
@@ -12,8 +12,8 @@ export interface RedisSessionStoreOptions {
   prefix?: string;
   /**
    * How long an expired session's keys are kept past its expiry, so that its end can still be
-   * reported as 'expired' (by a load, or by prune()). The module cannot pass its idleTimeout to a
-   * store it is given: set this to your idleTimeout. Default 30 minutes (the default idleTimeout).
+   * reported as 'expired' (by a load, or by prune()). Default: the module's idleTimeout, which the
+   * module gives the store once at start-up (useTimeouts); 30 minutes for a store used without it.
    */
   expiryGrace?: number;
   /** Expired sessions handled per prune() script. Default 500. */
@@ -24,6 +24,9 @@ export interface RedisSessionStoreOptions {
 
 type Send = (args: string[]) => Promise<unknown>;
 
+/** The module's default idleTimeout: the grace of a store that no module configured. */
+const DEFAULT_GRACE = 30 * 60_000;
+
 /*
  * Key layout, P the prefix (plus any ioredis keyPrefix):
  *   P s:<id>       hash: meta fields h (handle) u (user id) c l e a (created, last seen, expires, auth
@@ -31,9 +34,10 @@ type Send = (args: string[]) => Promise<unknown>;
  *   P h:<handle>   string: the id the handle names now
  *   P u:<userId>   sorted set: the user's session ids, scored by expiresAt
  *   P expiries     sorted set: every session id, scored by expiresAt (prune reads it in batches)
- * The session hash and handle expire natively at expiresAt + expiryGrace; a user's set at the
- * latest of its sessions' (it only ever grows its TTL). The hash is the truth: an index entry whose
- * hash is gone is dropped when met.
+ * The session hash and handle expire natively at expiresAt + the grace (expiryGrace, else the
+ * module's idleTimeout); a user's set at the latest of its sessions' (it only ever grows its TTL).
+ * The hash is the truth: an index entry whose hash is gone is dropped when met. Encrypted, the data
+ * fields are 'd:<hashed key>' plus the sealed marker 'd:!' (see session.codec.ts).
  */
 
 const LIB = `
@@ -250,7 +254,8 @@ function sender(client: unknown): { send: Send; keyPrefix: string; cluster: bool
  * Sessions in Redis. One session is one hash (meta fields plus one field per data key), so a
  * request writes only the keys it changed; every write is one Lua script, which applies a patch only
  * while the session exists and has not expired (no resurrection after a logout or an expiry) and rotates an id with RENAME, moving
- * the indexes in the same step. Keys expire natively at the session's expiry plus `expiryGrace`.
+ * the indexes in the same step. Keys expire natively at the session's expiry plus a grace
+ * (`expiryGrace`, by default the module's idleTimeout).
  *
  * Recommended ioredis settings, so that a Redis outage fails requests at once (503) instead of
  * queueing them: `{ enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }`.
@@ -261,7 +266,9 @@ export class RedisSessionStore implements SessionStore {
   private readonly prefix: string;
   /** The prefix as seen inside scripts, which build index keys themselves (ioredis keyPrefix included). */
   private readonly scriptPrefix: string;
-  private readonly grace: number;
+  /** From expiryGrace; otherwise settled once, by useTimeouts or by the first write. */
+  private grace: number | undefined;
+  private readonly explicitGrace: boolean;
   private readonly pruneBatch: number;
   private readonly sealer: SessionSealer | undefined;
 
@@ -276,11 +283,31 @@ export class RedisSessionStore implements SessionStore {
         `nestjs-lazy-session: on Redis Cluster the RedisSessionStore prefix needs a hash tag, e.g. '{sess}:' (got '${this.prefix}'), so that each operation's keys share one slot`,
       );
     }
-    this.grace = options.expiryGrace ?? 30 * 60_000;
-    if (!Number.isFinite(this.grace) || this.grace < 0) throw new Error('nestjs-lazy-session: expiryGrace must be a duration in milliseconds, 0 or more');
+    this.grace = options.expiryGrace;
+    this.explicitGrace = options.expiryGrace !== undefined;
+    if (this.explicitGrace && (typeof this.grace !== 'number' || !Number.isFinite(this.grace) || this.grace < 0)) {
+      throw new Error('nestjs-lazy-session: expiryGrace must be a duration in milliseconds, 0 or more');
+    }
     this.pruneBatch = options.pruneBatchSize ?? 500;
     if (!Number.isInteger(this.pruneBatch) || this.pruneBatch < 1) throw new Error('nestjs-lazy-session: pruneBatchSize must be a positive whole number');
     this.sealer = options.encryptionKeys === undefined ? undefined : new SessionSealer(options.encryptionKeys);
+  }
+
+  /**
+   * The module's timeouts, once at start-up: without an explicit expiryGrace, keys are kept one idle
+   * timeout past a session's end, never longer. Settled once: a second module with another idle
+   * timeout (or one arriving after the store was already used with the 30-minute default) is refused.
+   */
+  useTimeouts(timeouts: SessionTimeouts): void {
+    const idle = timeouts?.idleTimeout;
+    if (typeof idle !== 'number' || !Number.isFinite(idle) || idle <= 0) throw new Error('nestjs-lazy-session: RedisSessionStore.useTimeouts needs a positive idleTimeout in milliseconds');
+    if (this.explicitGrace) return;
+    if (this.grace === undefined) this.grace = idle;
+    else if (this.grace !== idle) {
+      throw new Error(
+        `nestjs-lazy-session: RedisSessionStore's expiry grace is already ${this.grace} ms and cannot follow idleTimeout ${idle}: give each module its own store, or set expiryGrace explicitly`,
+      );
+    }
   }
 
   /** The key of a session's hash, as the client sees it (before any ioredis keyPrefix). */
@@ -299,15 +326,19 @@ export class RedisSessionStore implements SessionStore {
   }
 
   private expireAt(expiresAt: number): string {
+    // Used before any module said otherwise: the default idleTimeout, from now on.
+    this.grace ??= DEFAULT_GRACE;
     return String(Math.trunc(expiresAt + this.grace));
   }
 
-  /** Field/value pairs of a whole data object. */
-  private dataFields(data: Record<string, unknown>): string[] {
+  /** Field/value pairs of a whole data object (sealed: with the session's marker). */
+  private dataFields(data: Record<string, unknown>, handle: string | undefined): string[] {
     const out: string[] = [];
     if (this.sealer) {
+      const h = patchHandle(handle);
+      out.push(`d:${SEAL_MARKER}`, this.sealer.sealMarker(h));
       for (const k of Object.keys(data)) {
-        const e = this.sealer.seal(k, data[k]);
+        const e = this.sealer.seal(k, data[k], h);
         out.push(`d:${e.name}`, e.sealed);
       }
     } else {
@@ -340,9 +371,10 @@ export class RedisSessionStore implements SessionStore {
         }
       } else meta[f] = v;
     }
-    if (sealed) data = openEntries(this.sealer!, sealed);
-    // Sealed data that does not open, or a hash without its meta: no session, never an error.
-    if (data === null || meta.h === undefined || meta.e === undefined || meta.c === undefined) return null;
+    if (meta.h === undefined || meta.e === undefined || meta.c === undefined) return null;
+    // Sealed data that does not open (or a hash written without encryption, which has no marker): no session, never an error.
+    if (this.sealer) data = openEntries(this.sealer, sealed ?? [], meta.h);
+    if (data === null) return null;
     return {
       id,
       handle: meta.h,
@@ -360,7 +392,7 @@ export class RedisSessionStore implements SessionStore {
     await this.run(SCRIPTS.create, [this.sessionKey(r.id)], [
       r.id, r.handle, r.userId ?? '', String(r.createdAt), String(r.lastSeenAt), String(r.expiresAt),
       r.authAt === null ? '' : String(r.authAt), r.remember ? '1' : '0', this.expireAt(r.expiresAt),
-      ...this.dataFields(r.data),
+      ...this.dataFields(r.data, r.handle),
     ]);
   }
 
@@ -369,15 +401,15 @@ export class RedisSessionStore implements SessionStore {
     let setFields: string[];
     let unset: string[];
     if (patch.replace !== undefined) {
-      setFields = this.dataFields({ ...patch.replace, ...patch.set });
+      setFields = this.dataFields({ ...patch.replace, ...patch.set }, patch.handle);
       unset = [];
     } else if (this.sealer) {
-      const sealed = sealPatch(this.sealer, patch.set, patch.unset);
+      const sealed = sealPatch(this.sealer, patch.set, patch.unset, patch.handle);
       setFields = [];
       for (const name of Object.keys(sealed.set)) setFields.push(`d:${name}`, sealed.set[name]);
       unset = sealed.unset.map((n) => `d:${n}`);
     } else {
-      setFields = patch.set ? this.dataFields(patch.set) : [];
+      setFields = patch.set ? this.dataFields(patch.set, undefined) : [];
       unset = patch.unset ? patch.unset.map((k) => `d:${k}`) : [];
     }
     const login = patch.login;

@@ -1,4 +1,4 @@
-import type { SessionSealer } from './session.seal.js';
+import { SEAL_MARKER, type SessionSealer } from './session.seal.js';
 
 /**
  * Stored data format shared by the SQL stores: every value is boxed in a one-element array, so that
@@ -50,14 +50,27 @@ export function defineOwn(target: Record<string, unknown>, key: string, value: u
 
 /*
  * Sealed format (encryptionKeys given, see session.seal.ts): the same boxed layout, but each key is
- * the HMAC of the data key's name and each box holds the sealed `[name, value]`. Merges stay per key.
+ * the HMAC of the data key's name and each box holds the sealed `[name, value]`, bound to the
+ * session's handle. One more entry, SEAL_MARKER, is a sealed empty value bound to the handle: data
+ * without it (a row written without encryption, even one with no data keys) is no session.
+ * Merges stay per key: a replace writes a new marker, and so does a patch that seals values while
+ * more than one key is configured (a rotation).
  */
 
-/** A whole data object, sealed value by value. */
-export function encodeSealedData(sealer: SessionSealer, data: Record<string, unknown>): string {
+/** The session's handle, which a patch that seals data must carry. */
+export function patchHandle(handle: string | undefined): string {
+  if (typeof handle !== 'string' || handle.length === 0) {
+    throw new TypeError('nestjs-lazy-session: an encrypting store needs patch.handle (the session handle) to seal data');
+  }
+  return handle;
+}
+
+/** A whole data object, sealed value by value, with the session's marker. */
+export function encodeSealedData(sealer: SessionSealer, data: Record<string, unknown>, handle: string): string {
   const boxed: Record<string, unknown[]> = {};
+  boxed[SEAL_MARKER] = [sealer.sealMarker(handle)];
   for (const k of Object.keys(data)) {
-    const e = sealer.seal(k, data[k]);
+    const e = sealer.seal(k, data[k], handle);
     boxed[e.name] = [e.sealed];
   }
   return JSON.stringify(boxed);
@@ -67,29 +80,46 @@ export function encodeSealedData(sealer: SessionSealer, data: Record<string, unk
  * A patch in hashed names: `set` maps hashed names to sealed values; `unset` lists hashed names to
  * remove, including every name a set key had under an older key (so a key rotation leaves no copy).
  */
-export function sealPatch(sealer: SessionSealer, set: Record<string, unknown> | undefined, unset: readonly string[] | undefined): { set: Record<string, string>; unset: string[] } {
+export function sealPatch(
+  sealer: SessionSealer,
+  set: Record<string, unknown> | undefined,
+  unset: readonly string[] | undefined,
+  handle: string | undefined,
+): { set: Record<string, string>; unset: string[] } {
   const sealedSet: Record<string, string> = {};
   const sealedUnset: string[] = [];
   if (unset) for (const k of unset) sealedUnset.push(sealer.hashName(k), ...sealer.staleNames(k));
   if (set) {
-    for (const k of Object.keys(set)) {
-      const e = sealer.seal(k, set[k]);
+    const keys = Object.keys(set);
+    if (keys.length > 0) patchHandle(handle);
+    for (const k of keys) {
+      const e = sealer.seal(k, set[k], handle!);
       sealedSet[e.name] = e.sealed;
       if (sealer.size > 1) sealedUnset.push(...sealer.staleNames(k));
     }
+    // During a key rotation the marker moves to the new key with the values, so that a session
+    // whose values were all written again opens without the old key.
+    if (keys.length > 0 && sealer.size > 1) sealedSet[SEAL_MARKER] = sealer.sealMarker(handle!);
   }
   return { set: sealedSet, unset: sealedUnset };
 }
 
 /**
- * Opens stored (hashed name, sealed value) entries. Null when any of them does not open: a value
- * sealed under an unknown key or altered makes the whole session read as absent.
+ * Opens the stored (hashed name, sealed value) entries of the session with this handle. Null when
+ * the marker is missing or any entry does not open: a value sealed under an unknown key, for
+ * another session, or altered makes the whole session read as absent.
  */
-export function openEntries(sealer: SessionSealer, entries: Iterable<[string, unknown]>): Record<string, unknown> | null {
+export function openEntries(sealer: SessionSealer, entries: Iterable<[string, unknown]>, handle: string): Record<string, unknown> | null {
   const data: Record<string, unknown> = {};
   let from: Map<string, number> | undefined;
+  let marked = false;
   for (const [hashed, sealed] of entries) {
-    const opened = sealer.open(hashed, sealed);
+    if (hashed === SEAL_MARKER) {
+      if (!sealer.openMarker(sealed, handle)) return null;
+      marked = true;
+      continue;
+    }
+    const opened = sealer.open(hashed, sealed, handle);
     if (!opened) return null;
     if (Object.prototype.hasOwnProperty.call(data, opened.name)) {
       // A copy under an older key that a concurrent writer had not yet removed: the newer key wins.
@@ -98,13 +128,13 @@ export function openEntries(sealer: SessionSealer, entries: Iterable<[string, un
     (from ??= new Map()).set(opened.name, opened.keyIndex);
     defineOwn(data, opened.name, opened.value);
   }
-  return data;
+  return marked ? data : null;
 }
 
-/** The SQL stores' sealed `data` column; null when it is not sealed data that opens. */
-export function decodeSealedData(sealer: SessionSealer, text: unknown): Record<string, unknown> | null {
+/** The SQL stores' sealed `data` column; null when it is not sealed data of this session that opens. */
+export function decodeSealedData(sealer: SessionSealer, text: unknown, handle: string): Record<string, unknown> | null {
   const boxed = parseBoxed(text);
-  return boxed?.clean ? openEntries(sealer, boxed.entries) : null;
+  return boxed?.clean ? openEntries(sealer, boxed.entries, handle) : null;
 }
 
 /**

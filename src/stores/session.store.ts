@@ -21,6 +21,11 @@ export interface SessionRecord {
  * requests that touch different keys never overwrite each other.
  */
 export interface SessionPatch {
+  /**
+   * The session's handle (stable across rotation). Stores that encrypt at rest bind each sealed
+   * value to it, so they need it whenever the patch carries data; the module always sends it.
+   */
+  handle?: string;
   /** Rotate: the row moves to this id, and the old id stops matching in the same statement. */
   newId?: string;
   /** Replace the whole data object (after clear(), or a login as another user). */
@@ -77,10 +82,22 @@ export interface SessionStore {
    * configuration that works but should be changed.
    */
   init?(log: { warn(message: string): void }): Promise<void>;
+  /**
+   * Called once by the module at start-up, before any request, with its resolved timeouts: a store
+   * constructed before the options were resolved learns them here. A store may refuse (throw) when
+   * it already settled on other values; that fails the start-up.
+   */
+  useTimeouts?(timeouts: SessionTimeouts): void;
   /** Release what the store opened itself (never a DataSource it was given). */
   close?(): Promise<void>;
   /** Present on a store that keeps the whole session in the cookie instead (CookieSessionStore). */
   readonly inCookie?: CookieCarrier;
+}
+
+/** The module's resolved timeouts, in milliseconds. */
+export interface SessionTimeouts {
+  idleTimeout: number;
+  absoluteTimeout: number;
 }
 
 /** How the session travels when the cookie is the store. */

@@ -1,6 +1,6 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, escapeNulKey, sealPatch, unescapeNul } from './session.codec.js';
+import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, escapeNulKey, patchHandle, sealPatch, unescapeNul } from './session.codec.js';
 import { SessionSealer } from './session.seal.js';
 import { ENTITY_FAMILIES, SqlDialect, UpdateShape, sqlFamily, type SqlFamily } from './sql.dialect.js';
 
@@ -186,8 +186,8 @@ export class TypeOrmSessionStore implements SessionStore {
     const row = records?.[0];
     if (!row) return null;
     const text = this.pg && typeof row.data === 'string' ? unescapeNul(row.data) : row.data;
-    const data = this.sealer ? decodeSealedData(this.sealer, text) : decodeData(text);
-    // Sealed data that does not open (unknown key, tampered): no session, never an error.
+    const data = this.sealer ? decodeSealedData(this.sealer, text, String(row.handle)) : decodeData(text);
+    // Sealed data that does not open (unknown key, tampered, another session's, not sealed): no session, never an error.
     if (data === null) return null;
     return {
       ...summary(row),
@@ -197,7 +197,7 @@ export class TypeOrmSessionStore implements SessionStore {
   }
 
   async create(r: SessionRecord): Promise<void> {
-    const data = this.sealer ? encodeSealedData(this.sealer, r.data) : encodeData(r.data);
+    const data = this.sealer ? encodeSealedData(this.sealer, r.data, r.handle) : encodeData(r.data);
     await this.run(this.sql.insert, [r.id, r.handle, this.pg ? escapeNul(data) : data, r.userId, r.createdAt, r.lastSeenAt, r.expiresAt, r.authAt, r.remember ? 1 : 0]);
   }
 
@@ -211,12 +211,12 @@ export class TypeOrmSessionStore implements SessionStore {
     if (patch.replace !== undefined) {
       shape |= UpdateShape.Replace;
       const all = { ...patch.replace, ...patch.set };
-      const text = this.sealer ? encodeSealedData(this.sealer, all) : encodeData(all);
+      const text = this.sealer ? encodeSealedData(this.sealer, all, patchHandle(patch.handle)) : encodeData(all);
       params.push(this.pg ? escapeNul(text) : text);
     } else if ((patch.set && Object.keys(patch.set).length > 0) || (patch.unset && patch.unset.length > 0)) {
       shape |= UpdateShape.Merge;
       let { set, unset } = patch;
-      if (this.sealer) ({ set, unset } = sealPatch(this.sealer, set, unset));
+      if (this.sealer) ({ set, unset } = sealPatch(this.sealer, set, unset, patch.handle));
       if (this.pg) params.push(escapeNul(encodePatch(set, undefined)), (unset ?? []).map(escapeNulKey));
       else params.push(encodePatch(set, unset));
     }
