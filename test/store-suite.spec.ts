@@ -224,12 +224,12 @@ for (const target of targets) {
       const names = ['a\ue000b', '\ue0000', '\ue0001', 'nul\u0000key', '\\u0000', 'plain'];
       const r = record({ data: Object.fromEntries(names.map((k, i) => [k, i])) });
       await store.create(r);
-      expect(await store.update(r.id, { ...times(), unset: names.slice(0, 5) })).toBe(true);
+      expect(await store.update(r.id, { handle: r.handle, ...times(), unset: names.slice(0, 5) })).toBe(true);
       expect((await store.load(r.id))!.data).toEqual({ plain: 5 });
       // Set by a merge, then removed by one.
-      expect(await store.update(r.id, { ...times(), set: { '\ue000x': 1, 'y\u0000': 2 } })).toBe(true);
+      expect(await store.update(r.id, { handle: r.handle, ...times(), set: { '\ue000x': 1, 'y\u0000': 2 } })).toBe(true);
       expect((await store.load(r.id))!.data).toEqual({ plain: 5, '\ue000x': 1, 'y\u0000': 2 });
-      expect(await store.update(r.id, { ...times(), unset: ['\ue000x', 'y\u0000'] })).toBe(true);
+      expect(await store.update(r.id, { handle: r.handle, ...times(), unset: ['\ue000x', 'y\u0000'] })).toBe(true);
       expect((await store.load(r.id))!.data).toEqual({ plain: 5 });
     });
 
