@@ -144,6 +144,9 @@ it('regenerate re-seals the session and reports it', async () => {
   const h = setup();
   const cookie = h.sealed({ data: { a: 1 }, handle: 'hr', id: 'hr' });
   const x = h.request(cookie);
+  expect(x.session.cookieSessionId()).toBeUndefined(); // not a signed token: only the loaded record names it
+  expect(await x.session.get('a')).toBe(1);
+  expect(x.session.cookieSessionId()).toBe('hr');
   await x.session.regenerate();
   await x.send();
   expect(h.opened(x.nextCookie())).toMatchObject({ handle: 'hr', data: { a: 1 } });

@@ -286,7 +286,7 @@ describe('touch: keeping an unmodified session alive', () => {
     const due = h.request(cookie);
     await due.session.get('a');
     await due.send();
-    expect(h.store.calls.at(-1)).toEqual(['update', [id, { lastSeenAt: T0 + TOUCH, expiresAt: T0 + TOUCH + IDLE }]]);
+    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { lastSeenAt: T0 + TOUCH, expiresAt: T0 + TOUCH + IDLE }]]);
     expect(due.setCookies()).toEqual([]);
     expect(await h.mem.load(id)).toMatchObject({ lastSeenAt: T0 + TOUCH, expiresAt: T0 + TOUCH + IDLE, createdAt: T0 });
   });
@@ -299,12 +299,13 @@ describe('writes', () => {
     const x = h.request(cookie);
     await x.session.set('d', { n: [1] });
     await x.session.delete('a');
+    expect(await x.session.get('c')).toBe(3);
     await x.session.delete('missing');
     await x.session.set('b', 20);
     await x.session.delete('b');
     await x.session.set('e', 5);
     await x.send();
-    expect(h.store.calls.at(-1)).toEqual(['update', [id, { lastSeenAt: T0, expiresAt: T0 + IDLE, set: { d: { n: [1] }, e: 5 }, unset: ['a', 'b'] }]]);
+    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { lastSeenAt: T0, expiresAt: T0 + IDLE, set: { d: { n: [1] }, e: 5 }, unset: ['a', 'b'] }]]);
     expect((await h.mem.load(id))!.data).toEqual({ c: 3, d: { n: [1] }, e: 5 });
     expect(x.setCookies()).toEqual([]);
 
@@ -313,7 +314,7 @@ describe('writes', () => {
     expect(await y.session.get('c')).toBeUndefined();
     await y.session.set('z', 1);
     await y.send();
-    expect(h.store.calls.at(-1)).toEqual(['update', [id, { lastSeenAt: T0, expiresAt: T0 + IDLE, replace: { z: 1 } }]]);
+    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { lastSeenAt: T0, expiresAt: T0 + IDLE, replace: { z: 1 } }]]);
     expect((await h.mem.load(id))!.data).toEqual({ z: 1 });
   });
 
@@ -508,6 +509,7 @@ describe('login', () => {
     const h = setup();
     const x = h.request();
     await expect(x.session.login(bad as string)).rejects.toThrow(TypeError);
+    await expect(x.session.login(bad as string)).rejects.toThrow(/^session\.login\(userId\): userId must be a non-empty string/);
     await x.send();
     expect(h.mem.size).toBe(0);
     expect(x.setCookies()).toEqual([]);
@@ -668,6 +670,146 @@ describe('logout and destroy', () => {
     await x.session.logout();
     await x.send(500);
     expect(await h.mem.load(id)).toBeNull();
+  });
+});
+
+describe('more lifecycle edges', () => {
+  it('a delete alone is stored', async () => {
+    const h = setup();
+    const { cookie, id } = await h.seed({ data: { a: 1, b: 2 } });
+    const x = h.request(cookie);
+    await x.session.delete('a');
+    await x.send();
+    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { lastSeenAt: T0, expiresAt: T0 + IDLE, unset: ['a'] }]]);
+    expect((await h.mem.load(id))!.data).toEqual({ b: 2 });
+  });
+
+  it('authInfo of a loaded session is its stored user and login time; none when anonymous', async () => {
+    const h = setup();
+    const user = await h.seed({ userId: 'u5', authAt: T0 - 77 });
+    expect(await h.request(user.cookie).session.authInfo()).toStrictEqual({ userId: 'u5', authAt: T0 - 77 });
+    const anon = await h.seed({});
+    expect(await h.request(anon.cookie).session.authInfo()).toStrictEqual({ userId: undefined, authAt: undefined });
+    expect(await h.request().session.authInfo()).toStrictEqual({ userId: undefined, authAt: undefined });
+  });
+
+  it('a session used and then ended without any cookie: no Set-Cookie, one Vary, one hold', async () => {
+    const h = setup();
+    for (const method of ['logout', 'destroy'] as const) {
+      const x = h.request();
+      expect(await x.session.get('a')).toBeUndefined();
+      await x.session[method]();
+      await x.send();
+      expect(x.setCookies()).toEqual([]);
+      expect(x.res.headers.vary).toBe('Cookie');
+      expect(x.res.holds).toBe(1);
+    }
+    // After a load that found the session gone, the cookie is cleared once.
+    const { cookie, id } = await h.seed({});
+    await h.mem.destroy(id);
+    const y = h.request(cookie);
+    await y.session.get('a');
+    await y.session.logout();
+    await y.send();
+    expect(y.setCookies()).toHaveLength(1);
+    expect(y.nextCookie()).toBe('');
+    expect(y.res.holds).toBe(1);
+  });
+
+  it('an expired session that another request removed meanwhile is not reported twice', async () => {
+    const h = setup();
+    const { cookie } = await h.seed({ expiresAt: T0 - 1 });
+    jest.spyOn(h.mem, 'destroy').mockResolvedValueOnce(null);
+    const x = h.request(cookie);
+    expect(await x.session.get('a')).toBeUndefined();
+    expect(h.events).toEqual([]);
+  });
+
+  it('maxSessionsPerUser: a session removed meanwhile by another request is not reported', async () => {
+    const h = setup({ maxSessionsPerUser: 1 });
+    await h.seed({ userId: 'pat', authAt: T0 - 300 });
+    jest.spyOn(h.mem, 'destroy').mockResolvedValueOnce(null);
+    const x = h.request();
+    await x.session.login('pat');
+    await x.send();
+    expect(h.events.map((e) => e.type)).toEqual(['created', 'login']);
+  });
+
+  it('maxSessionsPerUser never ends the session logging in, even when the others logged in "later" (clock skew between instances)', async () => {
+    const h = setup({ maxSessionsPerUser: 1 });
+    const ahead = await h.seed({ userId: 'sam', authAt: T0 + 60_000 });
+    const { cookie } = await h.seed({ userId: 'sam', authAt: T0 - 5 });
+    const x = h.request(cookie);
+    await x.session.login('sam');
+    await x.send();
+    expect(await h.mem.load(idOf(x.nextCookie()!))).not.toBeNull();
+    expect(await h.mem.load(ahead.id)).toBeNull();
+    expect(h.mem.size).toBe(1);
+  });
+
+  it('maxSessionsPerUser below the limit ends nothing (3 live of 4 allowed)', async () => {
+    const h = setup({ maxSessionsPerUser: 4 });
+    await h.seed({ userId: 'kim', authAt: T0 - 300 });
+    await h.seed({ userId: 'kim', authAt: T0 - 200 });
+    const x = h.request();
+    await x.session.login('kim');
+    await x.send();
+    expect(h.mem.size).toBe(3);
+    expect(h.events.map((e) => e.type)).toEqual(['created', 'login']);
+  });
+
+  it('maxSessionsPerUser ends the earliest logins first whatever the store\'s order, creation time standing in for none', async () => {
+    const h = setup({ maxSessionsPerUser: 2 });
+    const x1 = await h.seed({ userId: 'lee', authAt: T0 - 10, createdAt: T0 - 400 });
+    const y1 = await h.seed({ userId: 'lee', authAt: null, createdAt: T0 - 300 });
+    const z1 = await h.seed({ userId: 'lee', authAt: T0 - 200, createdAt: T0 - 250 });
+    const x = h.request();
+    await x.session.login('lee');
+    await x.send();
+    expect(await h.mem.load(x1.id)).not.toBeNull();
+    expect(await h.mem.load(y1.id)).toBeNull();
+    expect(await h.mem.load(z1.id)).toBeNull();
+    expect(h.events.filter((e) => e.type === 'destroyed').map((e) => e.handle)).toEqual([y1.record.handle, z1.record.handle]);
+  });
+
+  it.each([
+    ['load', async (h: ReturnType<typeof setup>, cookie: string) => void (await h.request(cookie).session.get('a'))],
+    ['create', async (h: ReturnType<typeof setup>) => {
+      const x = h.request();
+      await x.session.set('a', 1);
+      await x.send();
+    }],
+    ['update', async (h: ReturnType<typeof setup>, cookie: string) => {
+      const x = h.request(cookie);
+      await x.session.set('a', 1);
+      await x.send();
+    }],
+    ['destroy', async (h: ReturnType<typeof setup>, cookie: string) => void (await h.request(cookie).session.logout())],
+    ['listByUser', async (h: ReturnType<typeof setup>) => {
+      const x = h.request();
+      await x.session.login('u');
+      await x.send();
+    }],
+  ] as const)('a failing store %s rejects naming the operation', async (op, act) => {
+    const h = setup({ maxSessionsPerUser: 3 });
+    const { cookie } = await h.seed({ userId: 'u' });
+    jest.spyOn(h.mem, op).mockRejectedValue(new Error('down'));
+    const err = (await act(h, cookie).catch((e: unknown) => e)) as SessionStoreUnavailableError;
+    expect(err).toBeInstanceOf(SessionStoreUnavailableError);
+    expect(err.operation).toBe(op);
+  });
+
+  it('a failing destroy of an expired session met on load, and of a session over maxSessionsPerUser, names destroy', async () => {
+    const h = setup({ maxSessionsPerUser: 1 });
+    const expired = await h.seed({ expiresAt: T0 - 1 });
+    await h.seed({ userId: 'v', authAt: T0 - 9 });
+    jest.spyOn(h.mem, 'destroy').mockRejectedValue(new Error('down'));
+    const a = (await h.request(expired.cookie).session.get('a').catch((e: unknown) => e)) as SessionStoreUnavailableError;
+    expect(a.operation).toBe('destroy');
+    const x = h.request();
+    await x.session.login('v');
+    const b = (await x.send().catch((e: unknown) => e)) as SessionStoreUnavailableError;
+    expect(b.operation).toBe('destroy');
   });
 });
 

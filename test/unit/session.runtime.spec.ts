@@ -63,6 +63,12 @@ describe('bounded store calls', () => {
     expect(thrown).toBeInstanceOf(SessionStoreUnavailableError);
     expect(thrown.operation).toBe('create');
     expect(warn.mock.calls.map((c) => c[0])).toEqual(['session store update failed: connection refused', 'session store create failed: connection refused']);
+    // Logged under the module's name.
+    expect((warn.mock.contexts[0] as { context?: string }).context).toBe('SessionModule');
+    // Whatever was thrown, even without a message.
+    await rt.call('prune', () => Promise.reject('plain string')).catch(() => undefined);
+    await rt.call('prune', () => Promise.reject(null)).catch(() => undefined);
+    expect(warn.mock.calls.slice(2).map((c) => c[0])).toEqual(['session store prune failed: plain string', 'session store prune failed: null']);
   });
 
   it('an error that is already SessionStoreUnavailableError is passed on as it is', async () => {
