@@ -28,7 +28,10 @@ if (!reportOnly) {
 
 if (!existsSync(jsonPath)) throw new Error(`no ${jsonPath}: run npm run mutate first`);
 const report = JSON.parse(readFileSync(jsonPath, 'utf8'));
-/** [{ file, mutator, original, replacement, reason }]: matched by text, not by line, so edits elsewhere keep them. */
+/**
+ * [{ file, mutator, original, replacement, line?, reason }]: matched by text, not by line number, so edits
+ * elsewhere keep them; `line` (the trimmed source line the mutant starts on) tells apart equal snippets.
+ */
 const equivalents = existsSync(equivalentsPath) ? JSON.parse(readFileSync(equivalentsPath, 'utf8')) : [];
 
 function textAt(source, loc) {
@@ -64,7 +67,15 @@ for (const [file, { source, mutants }] of Object.entries(report.files).sort()) {
       continue;
     }
     const original = textAt(source, m.location);
-    const eq = equivalents.find((e) => e.file === file && e.mutator === m.mutatorName && oneLine(e.original, 1e6) === oneLine(original, 1e6) && oneLine(e.replacement, 1e6) === oneLine(m.replacement, 1e6));
+    const lineText = source.split('\n')[m.location.start.line - 1].trim();
+    const eq = equivalents.find(
+      (e) =>
+        e.file === file &&
+        e.mutator === m.mutatorName &&
+        oneLine(e.original, 1e6) === oneLine(original, 1e6) &&
+        oneLine(e.replacement, 1e6) === oneLine(m.replacement, 1e6) &&
+        (e.line === undefined || e.line === lineText),
+    );
     if (eq) {
       usedEquivalents.add(eq);
       s.equivalent++;
