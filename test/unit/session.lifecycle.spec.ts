@@ -26,6 +26,7 @@ function setup(options: Parameters<typeof harness>[1] = {}) {
   return { mem, ...harness(mem, { idleTimeout: IDLE, absoluteTimeout: ABS, touchInterval: TOUCH, ...options }) };
 }
 
+type Setup = ReturnType<typeof setup>;
 const maxAgeOf = (line: string) => Number(/Max-Age=(\d+)/.exec(line)?.[1]);
 const calls = (h: { store: { calls: Array<[string, unknown[]]> } }) => h.store.calls.map(([m]) => m);
 
@@ -773,19 +774,23 @@ describe('more lifecycle edges', () => {
   });
 
   it.each([
-    ['load', async (h: ReturnType<typeof setup>, cookie: string) => void (await h.request(cookie).session.get('a'))],
-    ['create', async (h: ReturnType<typeof setup>) => {
+    ['load', async (h: Setup, cookie: string): Promise<void> => {
+      await h.request(cookie).session.get('a');
+    }],
+    ['create', async (h: Setup): Promise<void> => {
       const x = h.request();
       await x.session.set('a', 1);
       await x.send();
     }],
-    ['update', async (h: ReturnType<typeof setup>, cookie: string) => {
+    ['update', async (h: Setup, cookie: string): Promise<void> => {
       const x = h.request(cookie);
       await x.session.set('a', 1);
       await x.send();
     }],
-    ['destroy', async (h: ReturnType<typeof setup>, cookie: string) => void (await h.request(cookie).session.logout())],
-    ['listByUser', async (h: ReturnType<typeof setup>) => {
+    ['destroy', async (h: Setup, cookie: string): Promise<void> => {
+      await h.request(cookie).session.logout();
+    }],
+    ['listByUser', async (h: Setup): Promise<void> => {
       const x = h.request();
       await x.session.login('u');
       await x.send();
