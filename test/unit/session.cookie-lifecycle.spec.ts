@@ -1,5 +1,7 @@
 import { jest } from '@jest/globals';
-import { CookieSessionStore, SessionDataTooLargeError, type SessionRecord } from '../../src/index.js';
+import { CookieSessionStore } from '../../src/stores/cookie.store.js';
+import { SessionDataTooLargeError } from '../../src/session.errors.js';
+import type { SessionRecord } from '../../src/stores/session.store.js';
 import { harness } from './support/harness.js';
 
 /**

@@ -1,6 +1,9 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
-import { MemorySessionStore, SessionStoreUnavailableError, SessionStoreUnsupportedError, type SessionEvent, type StoredSessionSummary } from '../../src/index.js';
+import { MemorySessionStore } from '../../src/stores/memory.store.js';
+import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from '../../src/session.errors.js';
+import type { SessionEvent } from '../../src/session.events.js';
+import type { StoredSessionSummary } from '../../src/stores/session.store.js';
 import { SessionRuntime } from '../../src/session.runtime.js';
 import { resolveSessionOptions, type SessionModuleOptions } from '../../src/session.options.js';
 import { SECRET } from './support/harness.js';
