@@ -7,6 +7,10 @@ import { describeEngines, openStore, type Engine } from './support/databases.js'
 import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { Client, sleep } from './support/http.js';
 import { breakable } from './support/breakable.js';
+import { storeKey } from '../src/session.token.js';
+
+/** The store id of a `__Host-sid=<token>.<sig>` cookie. */
+const idOf = (cookie: string) => storeKey(cookie.slice(cookie.indexOf('=') + 1, cookie.indexOf('=') + 44));
 import { SessionAuthGuard, type SessionEvent, type SessionModuleOptions, type SessionStore, type TypeOrmSessionStore } from '../src/index.js';
 
 const quote = (engine: Engine, t: string) => (engine === 'mariadb' ? `\`${t}\`` : `"${t}"`);
@@ -27,6 +31,10 @@ for (const platform of PLATFORMS) await describeEngines(`authentication on ${pla
   }
 
   const row = async (userId: string) => dataSource.query(`SELECT * FROM ${quote(engine, table)} WHERE user_id = ${engine === 'postgres' ? '$1' : '?'}`, [userId]);
+  const count = async (where: string, params: unknown[] = []) =>
+    Number(((await dataSource.query(`SELECT COUNT(*) AS n FROM ${quote(engine, table)}${where}`, params)) as { n: unknown }[])[0].n);
+  const rowCount = () => count('');
+  const rowsWithId = (id: string) => count(` WHERE id = ${engine === 'postgres' ? '$1' : '?'}`, [id]);
 
   beforeAll(async () => {
     ({ dataSource, store } = await openStore(engine, table, logger));
@@ -43,14 +51,22 @@ for (const platform of PLATFORMS) await describeEngines(`authentication on ${pla
       const c = new Client(app);
       await c.post('/set', { cart: ['apple'] });
       const before = c.cookie!;
+      const rowsBefore = await rowCount();
+      expect(await rowsWithId(idOf(before))).toBe(1);
       const res = await c.post('/login/alice');
       expect(res.status).toBe(200);
-      expect(c.cookie).toBeDefined();
+      expect(sessionCookie(res)).toBeDefined();
       expect(c.cookie).not.toBe(before);
       expect((await c.get('/whoami')).body).toEqual({ userId: 'alice' });
       expect((await c.get('/get/cart')).body.value).toEqual(['apple']);
+      // The old cookie reaches neither the user nor the data: the session moved, it was not copied.
       const old = await request(app.getHttpServer()).get('/whoami').set('Cookie', before);
       expect(old.body).toEqual({ userId: null });
+      const oldData = await request(app.getHttpServer()).get('/get/cart').set('Cookie', before);
+      expect(oldData.body).toEqual({ value: null, has: false });
+      expect(await rowsWithId(idOf(before))).toBe(0);
+      expect(await rowsWithId(idOf(c.cookie!))).toBe(1);
+      expect(await rowCount()).toBe(rowsBefore);
       const [stored] = await row('alice');
       expect(stored).toBeDefined();
       expect(Number(stored.auth_at)).toBeGreaterThan(Date.now() - 10_000);
@@ -238,16 +254,25 @@ for (const platform of PLATFORMS) await describeEngines(`authentication on ${pla
         },
       });
       const c = new Client(a);
-      await c.post('/set', { a: 1 });
-      await c.post('/login/noah');
-      await c.post('/regenerate');
+      // Every token the session had, before /destroy clears the cookie.
+      const tokens: string[] = [];
+      for (const step of [() => c.post('/set', { a: 1 }), () => c.post('/login/noah'), () => c.post('/regenerate')]) {
+        await step();
+        tokens.push(c.cookie!.slice(c.cookie!.indexOf('=') + 1, c.cookie!.indexOf('=') + 44));
+      }
+      expect(new Set(tokens).size).toBe(3);
       const res = await c.post('/destroy');
       expect(res.status).toBe(200);
+      expect(c.cookie).toBeUndefined();
       expect(seen.map((e) => e.type)).toEqual(['created', 'regenerated', 'login', 'regenerated', 'destroyed']);
+      const json = JSON.stringify(seen);
+      for (const token of tokens) {
+        expect(json).not.toContain(token);
+        expect(json).not.toContain(storeKey(token));
+      }
       const handles = new Set(seen.map((e) => e.handle));
       expect(handles.size).toBe(1);
       expect(seen[2]).toEqual({ type: 'login', handle: seen[0].handle, userId: 'noah', at: expect.any(Date) });
-      expect(JSON.stringify(seen)).not.toContain(c.cookie ?? '@@');
     });
 
     it('an expired session met on load is reported', async () => {

@@ -4,7 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { describeEngines, openStore, type Engine } from './support/databases.js';
 import { CountingLogger } from './support/counting-logger.js';
-import { createTestApp, sessionCookie } from './support/test-app.js';
+import { createTestApp, gate, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { storeKey } from '../src/session.token.js';
 import type { SessionModuleOptions, TypeOrmSessionStore } from '../src/index.js';
 
@@ -21,8 +21,13 @@ function quote(engine: Engine, table: string): string {
   return engine === 'mariadb' ? `\`${table}\`` : `"${table}"`;
 }
 
-await describeEngines('concurrent requests on one session', (engine) => {
-  const table = `conc_${engine}`;
+/** Waits, without a deadline of its own (Jest's test timeout is the bound), until the wall clock passes `t`. */
+async function until(t: number): Promise<void> {
+  while (Date.now() <= t) await sleep(Math.max(1, t + 1 - Date.now()));
+}
+
+for (const platform of PLATFORMS) await describeEngines(`concurrent requests on one session on ${platform}`, (engine) => {
+  const table = `conc_${platform}_${engine}`;
   const logger = new CountingLogger();
   let dataSource: DataSource;
   let store: TypeOrmSessionStore;
@@ -36,7 +41,7 @@ await describeEngines('concurrent requests on one session', (engine) => {
 
   async function start(options?: Partial<SessionModuleOptions>): Promise<void> {
     if (app) await app.close();
-    app = await createTestApp({ store, options });
+    app = await createTestApp({ platform, store, options });
     await app.listen(0, '127.0.0.1');
     url = await app.getUrl();
     url = url.replace('[::1]', '127.0.0.1');
@@ -104,9 +109,11 @@ await describeEngines('concurrent requests on one session', (engine) => {
   it('two requests setting the same key: the later commit wins', async () => {
     const cookie = await newSession();
     // The slow request loads first but commits last: its value is the one that stays.
-    const slow = fire(post('/set-slow/400', cookie, { k: 'slow' }));
-    await sleep(100);
+    const g = gate();
+    const slow = fire(post(`/set-gated/${g.name}`, cookie, { k: 'slow' }));
+    await g.entered;
     await post('/set', cookie, { k: 'fast' }).expect(200);
+    g.release();
     expect((await store.load(idOf(cookie)))!.data.k).toBe('fast');
     expect((await slow).status).toBe(200);
     expect((await store.load(idOf(cookie)))!.data.k).toBe('slow');
@@ -114,9 +121,11 @@ await describeEngines('concurrent requests on one session', (engine) => {
 
   it('logout wins over a slow write in flight: the session is never re-created', async () => {
     const cookie = await newSession();
-    const slow = fire(post('/set-slow/500', cookie, { late: true }));
-    await sleep(150);
+    const g = gate();
+    const slow = fire(post(`/set-gated/${g.name}`, cookie, { late: true }));
+    await g.entered;
     const out = await post('/logout', cookie).expect(200);
+    g.release();
     expect(out.headers['set-cookie']?.[0]).toMatch(/Max-Age=0/);
     expect(await rowCount()).toBe(0);
     const res = await slow;
@@ -131,19 +140,26 @@ await describeEngines('concurrent requests on one session', (engine) => {
 
   it('destroy wins over many writes in flight', async () => {
     const cookie = await newSession();
-    const slow = Array.from({ length: 5 }, (_, i) => fire(post(`/set-slow/${300 + i * 50}`, cookie, { [`x${i}`]: i })));
-    await sleep(150);
+    const g = gate(5);
+    const slow = Array.from({ length: 5 }, (_, i) => fire(post(`/set-gated/${g.name}`, cookie, { [`x${i}`]: i })));
+    await g.entered;
     await post('/destroy', cookie).expect(200);
+    g.release();
     const results = await Promise.all(slow);
-    for (const r of results) expect(r.status).toBe(200);
+    for (const r of results) {
+      expect(r.status).toBe(200);
+      expect(sessionCookie(r)).toBeUndefined();
+    }
     expect(await rowCount()).toBe(0);
   });
 
   it('the old id after /regenerate is never brought back by a write in flight', async () => {
     const cookie = await newSession();
-    const slow = fire(post('/set-slow/500', cookie, { late: true }));
-    await sleep(150);
+    const g = gate();
+    const slow = fire(post(`/set-gated/${g.name}`, cookie, { late: true }));
+    await g.entered;
     const reg = await post('/regenerate', cookie).expect(200);
+    g.release();
     const fresh = sessionCookie(reg)!;
     expect(fresh).toBeDefined();
     expect(fresh).not.toBe(cookie);
@@ -160,9 +176,11 @@ await describeEngines('concurrent requests on one session', (engine) => {
 
   it('the old id after /login is never brought back by a write in flight', async () => {
     const cookie = await newSession();
-    const slow = fire(post('/set-slow/500', cookie, { late: true }));
-    await sleep(150);
+    const g = gate();
+    const slow = fire(post(`/set-gated/${g.name}`, cookie, { late: true }));
+    await g.entered;
     const login = await post('/login/alice', cookie).expect(200);
+    g.release();
     const fresh = sessionCookie(login)!;
     expect(fresh).toBeDefined();
     expect((await slow).status).toBe(200);
@@ -172,14 +190,20 @@ await describeEngines('concurrent requests on one session', (engine) => {
   });
 
   it('an expired session is not revived by a write that loaded it just before it expired', async () => {
-    await start({ idleTimeout: 2000, touchInterval: 0 });
+    await start({ idleTimeout: 3000, touchInterval: 0 });
     try {
       const cookie = await newSession();
+      const created = Date.now();
       const id = idOf(cookie);
-      await sleep(900);
-      // Loaded while live (about 1.1 s left), committed about 1 s after the expiry.
-      const res = await post('/set-slow/2200', cookie, { late: true });
+      // Loaded while live, committed after the expiry (the last write was before `created`).
+      const g = gate();
+      const slow = fire(post(`/set-gated/${g.name}`, cookie, { late: true }));
+      await g.entered;
+      await until(created + 3000);
+      g.release();
+      const res = await slow;
       expect(res.status).toBe(200);
+      expect(sessionCookie(res)).toBeUndefined();
       const row = await store.load(id);
       // The row is either gone or still expired; it never got a new expiry or the late key.
       if (row) {
@@ -196,14 +220,18 @@ await describeEngines('concurrent requests on one session', (engine) => {
   });
 
   it('an expired session removed by another request meanwhile stays removed', async () => {
-    await start({ idleTimeout: 1500, touchInterval: 0 });
+    await start({ idleTimeout: 3000, touchInterval: 0 });
     try {
       const cookie = await newSession();
-      await sleep(600);
-      const slow = fire(post('/set-slow/1800', cookie, { late: true }));
-      await sleep(1300);
+      const created = Date.now();
+      const g = gate();
+      const slow = fire(post(`/set-gated/${g.name}`, cookie, { late: true }));
+      await g.entered;
+      await until(created + 3000);
       // This request meets the expired session and removes it.
       expect((await get('/get/seed', cookie).expect(200)).body).toEqual({ value: null, has: false });
+      expect(await store.load(idOf(cookie))).toBeNull();
+      g.release();
       expect((await slow).status).toBe(200);
       expect(await rowCount()).toBe(0);
     } finally {

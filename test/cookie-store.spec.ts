@@ -97,15 +97,21 @@ describe.each(PLATFORMS)('CookieSessionStore on %s', (platform) => {
   });
 
   it('enforces the idle and absolute timeouts from inside the cookie', async () => {
-    const app = await appWith([KEY_A], { idleTimeout: 400, absoluteTimeout: 900, touchInterval: 40 });
+    // Read every 500 ms (each read re-seals the cookie with a new last-seen time): alive, with 1.5 s
+    // of slack on both timeouts. Then, once the absolute timeout has certainly passed (measured from
+    // the creating answer) while the idle one cannot have (last use at least 1.5 s after creation),
+    // the cookie opens to nothing; the first cookie, idle since creation, too.
+    const app = await appWith([KEY_A], { idleTimeout: 2000, absoluteTimeout: 3000, touchInterval: 40 });
     const c = new Client(app);
     await c.post('/set', { a: 1 });
+    const created = Date.now();
     const stale = c.cookie!;
     for (let i = 0; i < 3; i++) {
-      await sleep(250);
+      await sleep(500);
       expect((await c.get('/get/a')).body.value).toBe(1);
     }
-    await sleep(200);
+    expect(c.cookie).not.toBe(stale);
+    await sleep(created + 3000 + 1 - Date.now());
     expect((await c.get('/get/a')).body.value).toBeNull();
     expect((await request(app.getHttpServer()).get('/get/a').set('Cookie', stale)).body.value).toBeNull();
     expect(events.some((e) => e.type === 'expired')).toBe(true);

@@ -93,12 +93,15 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
     });
 
     it('an unmodified session is written back at most once per touchInterval', async () => {
-      const touchy = await appWith({ touchInterval: 400 });
+      // The reads that must not write come within 2 s of the last write; the one that must write
+      // comes after touchInterval, measured from the answer to the write.
+      const touchy = await appWith({ touchInterval: 2000 });
       const c = new Client(touchy);
       await c.post('/set', { a: 1 });
+      const written = Date.now();
       const [, first] = await counted(() => c.get('/read'));
       expect(first).toBe(1);
-      await sleep(450);
+      await sleep(written + 2000 + 1 - Date.now());
       const [, touched, sql] = await counted(() => c.get('/read'));
       expect(touched).toBe(2);
       expect(sql[1]).toMatch(/^UPDATE/);
@@ -247,20 +250,41 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
       const plain = await appWith({ cookie: { secure: false } });
       const r2 = await request(plain.getHttpServer()).post('/set').send({ a: 1 });
       expect((r2.headers['set-cookie'] as unknown as string[])[0]).toMatch(/^sid=/);
+      // Unsafe combinations stop the application at start-up, naming what is wrong.
+      const refusals: Array<[Partial<SessionModuleOptions>, RegExp]> = [
+        [{ cookie: { sameSite: 'none', secure: false } }, /cookie\.sameSite/],
+        [{ cookie: { name: '__Host-sid', domain: 'example.com' } }, /__Host-/],
+        [{ cookie: { name: '__Host-sid', secure: false } }, /__Host-/],
+        [{ cookie: { name: '__Host-sid', path: '/app' } }, /__Host-/],
+        [{ cookie: { name: '__Secure-sid', secure: false } }, /__Secure-/],
+        [{ secret: 'too-short' }, /secret/],
+      ];
+      for (const [options, message] of refusals) {
+        // An app that starts after all is closed again, and the test fails on the missing error.
+        const outcome = await createTestApp({ platform, store, options }).then(
+          async (started) => (await started.close(), undefined),
+          (err: Error) => err,
+        );
+        expect(outcome?.message).toMatch(message);
+      }
     });
   });
 
   describe('expiry', () => {
     it('ends a session that was idle too long, and removes it', async () => {
-      const short = await appWith({ idleTimeout: 600, touchInterval: 50 });
+      // Each read comes well within the idle timeout of the previous one (2.5 s of slack for a busy
+      // machine), and the last wait is measured from the answer of the last read, which is after
+      // its write: the session has certainly been idle for idleTimeout then.
+      const short = await appWith({ idleTimeout: 3000, touchInterval: 50 });
       const c = new Client(short);
       await c.post('/set', { a: 1 });
-      await sleep(300);
+      await sleep(500);
       expect((await c.get('/get/a')).body.value).toBe(1);
-      await sleep(300);
+      await sleep(500);
       expect((await c.get('/get/a')).body.value).toBe(1);
+      const lastSeen = Date.now();
       const cookie = c.cookie!;
-      await sleep(700);
+      await sleep(lastSeen + 3000 + 1 - Date.now());
       const gone = await c.get('/get/a');
       expect(gone.body).toEqual({ value: null, has: false });
       const key = createHash('sha256').update(cookie.split('=')[1].split('.')[0]).digest('hex');
@@ -268,15 +292,19 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
     });
 
     it('ends a session at its absolute timeout however it is used, regenerate included', async () => {
-      const short = await appWith({ idleTimeout: 1000, absoluteTimeout: 1500, touchInterval: 50 });
+      // Used and regenerated every 300 ms for a second and more, well within both timeouts; then,
+      // once the absolute timeout has certainly passed (measured from the creating answer) but the
+      // idle one cannot have (the last use was at least 1.2 s after creation), it is gone.
+      const short = await appWith({ idleTimeout: 3500, absoluteTimeout: 4000, touchInterval: 50 });
       const c = new Client(short);
       await c.post('/set', { a: 1 });
+      const created = Date.now();
       for (let i = 0; i < 4; i++) {
-        await sleep(250);
+        await sleep(300);
         await c.post('/regenerate');
         expect((await c.get('/get/a')).body.value).toBe(1);
       }
-      await sleep(600);
+      await sleep(created + 4000 + 1 - Date.now());
       expect((await c.get('/get/a')).body).toEqual({ value: null, has: false });
     });
   });
@@ -370,8 +398,13 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
       await c.post('/destroy');
       const res = await request(app.getHttpServer()).post('/set').set('Cookie', old).send({ b: 1 });
       expect(res.status).toBe(200);
-      expect(sessionCookie(res)).not.toBe(old);
+      // A brand-new session with a cookie of its own: the old token is never adopted again.
+      const fresh = sessionCookie(res);
+      expect(fresh).toMatch(/^__Host-sid=[A-Za-z0-9_-]{43}\./);
+      expect(fresh).not.toBe(old);
+      expect((await request(app.getHttpServer()).get('/get/b').set('Cookie', fresh!)).body).toEqual({ value: 1, has: true });
       expect((await request(app.getHttpServer()).get('/read').set('Cookie', old)).body.a).toBeNull();
+      expect((await request(app.getHttpServer()).get('/get/b').set('Cookie', old)).body).toEqual({ value: null, has: false });
     });
   });
 

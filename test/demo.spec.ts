@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.js';
 import { escapeHtml } from '../demo/views.js';
 
@@ -47,14 +48,21 @@ async function loginAs(username: 'alice' | 'bob'): Promise<string> {
 }
 
 describe.each(PLATFORMS)('demo on %s', (platform) => {
+  /** A second, read-only connection to the demo's SQLite file (WAL: it sees every commit). */
+  let db: DataSource;
+  /** How many stored sessions hold this text in their data. */
+  const rowsHolding = async (text: string): Promise<number> => Number((await db.query(`SELECT COUNT(*) AS n FROM sessions WHERE instr(data, ?) > 0`, [text]))[0].n);
+
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'demo-spec-'));
     // These suites log in far more often than a person: the real limit has its own app below.
     demo = await startDemo({ host: '127.0.0.1', sqlitePath: join(dir, 'sessions.sqlite'), platform, loginAttempts: { limit: 1000, ttl: 60_000 } });
     server = `http://127.0.0.1:${demo.port}`;
+    db = await new DataSource({ type: 'better-sqlite3', database: join(dir, 'sessions.sqlite'), readonly: true }).initialize();
   }, 120_000);
 
   afterAll(async () => {
+    await db?.destroy();
     await demo?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -134,7 +142,9 @@ describe.each(PLATFORMS)('demo on %s', (platform) => {
 
     it('logs in: 303 to /profile with a new browser-session cookie, keeping the anonymous cart', async () => {
       const anon = cookieFrom(await request(server).get('/'));
-      await request(server).post('/cart').type('form').set(sameOrigin).set('Cookie', anon).send({ item: 'pear' }).expect(303);
+      const item = `pear-${platform}-${Math.random().toString(36).slice(2)}`;
+      await request(server).post('/cart').type('form').set(sameOrigin).set('Cookie', anon).send({ item }).expect(303);
+      expect(await rowsHolding(item)).toBe(1);
       const res = await login('Alice', 'alice-demo-password', {}, anon);
       expect(res.status).toBe(303);
       expect(res.headers.location).toBe('/profile');
@@ -142,10 +152,16 @@ describe.each(PLATFORMS)('demo on %s', (platform) => {
       const cookie = cookieFrom(res);
       expect(cookie).not.toBe(anon);
       expect(sessionLine(res)).not.toMatch(/Max-Age/);
-      // The id changed at login: the pre-login cookie no longer works.
+      // The id changed at login: the pre-login cookie no longer reaches the session, neither its
+      // user nor its data (it gets a brand-new empty session), and the session was moved, not copied.
       expect((await request(server).get('/profile').set('Cookie', anon)).status).toBe(401);
+      const oldHome = await request(server).get('/').set('Cookie', anon);
+      expect(oldHome.text).not.toContain(item);
+      expect(oldHome.text).toContain('data-testid="visits">1<');
+      expect(oldHome.text).toContain('data-testid="cart-empty"');
+      expect(await rowsHolding(item)).toBe(1);
       const home = await request(server).get('/').set('Cookie', cookie);
-      expect(home.text).toContain('<li>pear</li>');
+      expect(home.text).toContain(`<li>${item}</li>`);
       expect(home.text).toContain('data-testid="user-name">Alice<');
     });
 

@@ -4,16 +4,16 @@ import type { INestApplication } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions, describeEngines, openStore, type Engine } from './support/databases.js';
 import { countRows, quoteTable } from './support/bulk.js';
-import { createTestApp, sessionCookie } from './support/test-app.js';
+import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { storeKey } from '../src/session.token.js';
 import { TypeOrmSessionStore } from '../src/index.js';
 
 const idOf = (cookie: string) => storeKey(cookie.slice(cookie.indexOf('=') + 1, cookie.indexOf('=') + 44));
 
-await describeEngines(
-  'two app instances on one table',
+for (const platform of PLATFORMS) await describeEngines(
+  `two app instances on one table on ${platform}`,
   (engine: Engine) => {
-    const table = `multi_${engine}`;
+    const table = `multi_${platform}_${engine}`;
     let setup: { dataSource: DataSource; store: TypeOrmSessionStore };
     let ds2: DataSource;
     let a: INestApplication;
@@ -25,8 +25,8 @@ await describeEngines(
       setup = await openStore(engine, table);
       ds2 = new DataSource(dataSourceOptions(engine));
       await ds2.initialize();
-      a = await createTestApp({ store: setup.store });
-      b = await createTestApp({ store: new TypeOrmSessionStore(ds2, { tableName: table }) });
+      a = await createTestApp({ platform, store: setup.store });
+      b = await createTestApp({ platform, store: new TypeOrmSessionStore(ds2, { tableName: table }) });
       await a.listen(0, '127.0.0.1');
       await b.listen(0, '127.0.0.1');
       urls = [(await a.getUrl()).replace('[::1]', '127.0.0.1'), (await b.getUrl()).replace('[::1]', '127.0.0.1')];
@@ -66,7 +66,9 @@ await describeEngines(
     it('regenerate on one instance: the old id is dead on the other at once', async () => {
       const old = sessionCookie(await request(urls[0]).post('/set').send({ a: 1 }).expect(200))!;
       const fresh = sessionCookie(await request(urls[1]).post('/regenerate').set('Cookie', old).expect(200))!;
+      expect(fresh).toMatch(/^__Host-sid=./);
       expect(fresh).not.toBe(old);
+      expect(await countRows(setup.dataSource, engine, table)).toBe(1);
       expect((await request(urls[0]).get('/get/a').set('Cookie', old).expect(200)).body).toEqual({ value: null, has: false });
       expect((await request(urls[0]).get('/get/a').set('Cookie', fresh).expect(200)).body).toEqual({ value: 1, has: true });
     });

@@ -1,10 +1,12 @@
 import 'reflect-metadata';
+import { jest } from '@jest/globals';
+import { Logger } from '@nestjs/common';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { dataSourceOptions, describeEngines, openStore, type Engine } from './support/databases.js';
 import { CountingLogger } from './support/counting-logger.js';
 import { bulkInsert, countRows, quoteTable } from './support/bulk.js';
-import { createTestApp, sessionCookie } from './support/test-app.js';
+import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { SessionRuntime } from '../src/session.runtime.js';
 import { MemorySessionStore, TypeOrmSessionStore, type SessionEvent, type StoredSessionSummary } from '../src/index.js';
 
@@ -122,11 +124,11 @@ class CountingStore extends MemorySessionStore {
   }
 }
 
-describe('periodic sweeper (pruneInterval)', () => {
+describe.each(PLATFORMS)('periodic sweeper (pruneInterval) on %s', (platform) => {
   it('runs every pruneInterval, removes expired sessions, reports them, is unref\'d and stops on close()', async () => {
     const store = new CountingStore();
     const events: SessionEvent[] = [];
-    const app = await createTestApp({ store, options: { pruneInterval: 150, idleTimeout: 300, touchInterval: 0, onEvent: (e) => void events.push(e) } });
+    const app = await createTestApp({ platform, store, options: { pruneInterval: 150, idleTimeout: 300, touchInterval: 0, onEvent: (e) => void events.push(e) } });
     let closed = false;
     try {
       const rt = app.get(SessionRuntime, { strict: false });
@@ -156,7 +158,7 @@ describe('periodic sweeper (pruneInterval)', () => {
 
   it('pruneInterval 0 turns the sweeper off', async () => {
     const store = new CountingStore();
-    const app = await createTestApp({ store, options: { pruneInterval: 0 } });
+    const app = await createTestApp({ platform, store, options: { pruneInterval: 0 } });
     try {
       const rt = app.get(SessionRuntime, { strict: false });
       expect((rt as unknown as { sweeper?: NodeJS.Timeout }).sweeper).toBeUndefined();
@@ -181,7 +183,7 @@ describe('periodic sweeper (pruneInterval)', () => {
         return super.prune(now, onBatch);
       }
     }
-    const app = await createTestApp({ store: new SlowStore(), options: { pruneInterval: 50 } });
+    const app = await createTestApp({ platform, store: new SlowStore(), options: { pruneInterval: 50 } });
     await waitFor(() => finished >= 1 && running === 1);
     await app.close();
     expect(maxRunning).toBe(1);
@@ -194,14 +196,20 @@ describe('periodic sweeper (pruneInterval)', () => {
     class FailingStore extends MemorySessionStore {
       override async prune(): Promise<number> {
         calls++;
-        throw new Error('database gone');
+        throw new Error(`database gone ${calls}`);
       }
     }
-    const app = await createTestApp({ store: new FailingStore(), options: { pruneInterval: 100 } });
+    // The module logs through Nest's Logger (context 'SessionModule'), whatever the app's logger.
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await createTestApp({ platform, store: new FailingStore(), options: { pruneInterval: 100 } });
     try {
-      await waitFor(() => calls >= 2);
+      await waitFor(() => calls >= 2 && warn.mock.calls.length >= 2);
+      const messages = warn.mock.calls.map((c) => String(c[0]));
+      expect(messages).toContain('pruning expired sessions failed: database gone 1');
+      expect(messages).toContain('pruning expired sessions failed: database gone 2');
       await request(app.getHttpServer()).get('/public').expect(200);
     } finally {
+      warn.mockRestore();
       await app.close();
     }
   });

@@ -28,6 +28,37 @@ export class CartService {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * A point where a request stops, between loading its session and writing it, until the test lets it
+ * go: races are set up from observed events instead of sleeps. `entered` resolves once `count`
+ * requests have loaded their session and are waiting.
+ */
+export interface Gate {
+  entered: Promise<void>;
+  release(): void;
+}
+const gates = new Map<string, { arrive(): void; released: Promise<void> }>();
+let gateSeq = 0;
+
+/** A new gate; requests reach it through the `set-gated/:gate` route. */
+export function gate(count = 1): Gate & { name: string } {
+  const name = `g${++gateSeq}`;
+  let arrived = 0;
+  let onEntered!: () => void;
+  let onRelease!: () => void;
+  const entered = new Promise<void>((r) => (onEntered = r));
+  const released = new Promise<void>((r) => (onRelease = r));
+  gates.set(name, { arrive: () => ++arrived === count && onEntered(), released });
+  return {
+    name,
+    entered,
+    release: () => {
+      gates.delete(name);
+      onRelease();
+    },
+  };
+}
+
 @Controller()
 export class TestController {
   constructor(private readonly cart: CartService, private readonly manager: SessionManager) {}
@@ -89,6 +120,19 @@ export class TestController {
   async setSlow(@Session() s: SessionHandle, @Param('ms') ms: string, @Body() body: Record<string, unknown>) {
     await s.get('anything');
     await sleep(Number(ms));
+    for (const [k, v] of Object.entries(body)) await s.set(k, v);
+    return { ok: true };
+  }
+
+  /** Loads the session, waits at the test's gate, then writes: see gate(). */
+  @Post('set-gated/:gate')
+  @HttpCode(200)
+  async setGated(@Session() s: SessionHandle, @Param('gate') name: string, @Body() body: Record<string, unknown>) {
+    await s.get('anything');
+    const g = gates.get(name);
+    if (!g) throw new BadRequestException(`no gate ${name}`);
+    g.arrive();
+    await g.released;
     for (const [k, v] of Object.entries(body)) await s.set(k, v);
     return { ok: true };
   }

@@ -1,0 +1,31 @@
+// Mutation testing of the security-critical modules against the fast unit specs (test/unit/**).
+// `npm run mutate` runs it and rewrites reports/mutation.md. Not part of CI: minutes of CPU.
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  testRunner: 'jest',
+  jest: { configFile: 'jest.unit.config.js', enableFindRelatedTests: false },
+  // Jest runs the specs as ES modules: its workers need Node's VM modules.
+  testRunnerNodeArgs: ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning'],
+  coverageAnalysis: 'perTest',
+  concurrency: 2,
+  // Where a surviving mutant is a security hole. The cross-site rule, the guard, cookie parsing and
+  // sealing have unit specs of their own in test/unit/ (written with those modules).
+  mutate: [
+    'src/session.token.ts', // token and signature
+    'src/session.cookie.ts', // cookie parsing and writing
+    'src/session.middleware.ts', // the cross-site rule
+    'src/session.guard.ts', // the guard
+    'src/session.decorators.ts', // the decorators
+    'src/session.handle.ts', // the session lifecycle: load, login, rotate, logout, expiry
+    'src/session.runtime.ts', // expiry arithmetic, bounded store calls, events
+    'src/stores/session.seal.ts', // sealing
+    'src/stores/cookie.store.ts', // the sealed cookie as the store
+  ],
+  ignorePatterns: ['bench', 'demo', '.run', 'dist', 'reports', 'coverage', '*.sqlite*'],
+  reporters: ['clear-text', 'progress', 'json'],
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  timeoutMS: 6000,
+  thresholds: { high: 90, low: 85, break: null },
+};
