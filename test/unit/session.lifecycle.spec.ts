@@ -290,7 +290,7 @@ describe('touch: keeping an unmodified session alive', () => {
     const due = h.request(cookie);
     await due.session.get('a');
     await due.send();
-    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { lastSeenAt: T0 + TOUCH, expiresAt: T0 + TOUCH + IDLE }]]);
+    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { handle: (await h.mem.load(id))!.handle, lastSeenAt: T0 + TOUCH, expiresAt: T0 + TOUCH + IDLE }]]);
     expect(due.setCookies()).toEqual([]);
     expect(await h.mem.load(id)).toMatchObject({ lastSeenAt: T0 + TOUCH, expiresAt: T0 + TOUCH + IDLE, createdAt: T0 });
   });
@@ -309,7 +309,7 @@ describe('writes', () => {
     await x.session.delete('b');
     await x.session.set('e', 5);
     await x.send();
-    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { lastSeenAt: T0, expiresAt: T0 + IDLE, set: { d: { n: [1] }, e: 5 }, unset: ['a', 'b'] }]]);
+    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { handle: (await h.mem.load(id))!.handle, lastSeenAt: T0, expiresAt: T0 + IDLE, set: { d: { n: [1] }, e: 5 }, unset: ['a', 'b'] }]]);
     expect((await h.mem.load(id))!.data).toEqual({ c: 3, d: { n: [1] }, e: 5 });
     expect(x.setCookies()).toEqual([]);
 
@@ -318,7 +318,7 @@ describe('writes', () => {
     expect(await y.session.get('c')).toBeUndefined();
     await y.session.set('z', 1);
     await y.send();
-    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { lastSeenAt: T0, expiresAt: T0 + IDLE, replace: { z: 1 } }]]);
+    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { handle: (await h.mem.load(id))!.handle, lastSeenAt: T0, expiresAt: T0 + IDLE, replace: { z: 1 } }]]);
     expect((await h.mem.load(id))!.data).toEqual({ z: 1 });
   });
 
@@ -684,7 +684,7 @@ describe('more lifecycle edges', () => {
     const x = h.request(cookie);
     await x.session.delete('a');
     await x.send();
-    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { lastSeenAt: T0, expiresAt: T0 + IDLE, unset: ['a'] }]]);
+    expect(h.store.calls.at(-1)).toStrictEqual(['update', [id, { handle: (await h.mem.load(id))!.handle, lastSeenAt: T0, expiresAt: T0 + IDLE, unset: ['a'] }]]);
     expect((await h.mem.load(id))!.data).toEqual({ b: 2 });
   });
 

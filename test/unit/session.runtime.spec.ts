@@ -139,14 +139,14 @@ describe('prune and the sweeper', () => {
 
   it('no sweeper with pruneInterval 0; with one, it sweeps, never keeps the process alive, and stops on shutdown', async () => {
     const off = runtime({ pruneInterval: 0 });
-    off.onModuleInit();
+    await off.onModuleInit();
     expect((off as unknown as { sweeper?: NodeJS.Timeout }).sweeper).toBeUndefined();
 
     const store = new MemorySessionStore();
     let prunes = 0;
     jest.spyOn(store, 'prune').mockImplementation(async () => ++prunes && 0);
     const rt = runtime({ pruneInterval: 10 }, store);
-    rt.onModuleInit();
+    await rt.onModuleInit();
     const timer = (rt as unknown as { sweeper?: NodeJS.Timeout }).sweeper!;
     expect(timer.hasRef()).toBe(false);
     await waitFor(() => prunes >= 2);
@@ -163,7 +163,7 @@ describe('prune and the sweeper', () => {
       throw new Error('gone');
     });
     const rt = runtime({ pruneInterval: 10 }, store);
-    rt.onModuleInit();
+    await rt.onModuleInit();
     await waitFor(() => prunes >= 2 && warn.mock.calls.length >= 2);
     await rt.onApplicationShutdown();
     expect(warn.mock.calls[0][0]).toBe('pruning expired sessions failed: gone');
@@ -183,7 +183,7 @@ describe('prune and the sweeper', () => {
     const close = jest.fn(async () => undefined);
     (store as unknown as { close: typeof close }).close = close;
     const owned = runtime({ pruneInterval: 10 }, store, true);
-    owned.onModuleInit();
+    await owned.onModuleInit();
     await waitFor(() => started);
     const shutdown = owned.onApplicationShutdown();
     await new Promise((r) => setTimeout(r, 30));
@@ -214,7 +214,7 @@ describe('prune and the sweeper', () => {
       return 0;
     });
     const rt = runtime({ pruneInterval: 5 }, store);
-    rt.onModuleInit();
+    await rt.onModuleInit();
     await waitFor(() => running === 1);
     // Many intervals pass while the first sweep hangs.
     await new Promise((r) => setTimeout(r, 60));
