@@ -37,7 +37,26 @@ export class SessionBootstrap implements OnModuleInit {
   }
 
   onModuleInit(): void {
+    if (this.rt.http instanceof FastifyHttpAdapter) this.refuseMiddlewareWithCurrentSession();
     this.rt.tracksRequests = this.rt.options.trackRequests ?? this.somethingInjectsTracked();
+  }
+
+  /**
+   * On Fastify, Nest runs middleware through middie, whose hook Fastify registered before this
+   * module's: no request context exists yet there, so CurrentSession in a middleware could only fail
+   * at run time. Refused now, with the way out.
+   */
+  private refuseMiddlewareWithCurrentSession(): void {
+    for (const module of this.modules.values()) {
+      for (const wrapper of module.middlewares.values()) {
+        if (!injectsAny(wrapper, [CurrentSession])) continue;
+        throw new Error(
+          `nestjs-lazy-session: the middleware ${String(wrapper.name)} injects CurrentSession, but on Fastify Nest runs middleware before ` +
+            'the session is set up for the request, so it could never use it. Read the session in a guard, interceptor, pipe or handler ' +
+            'instead (CurrentSession and @Session() work there), or run the app on Express.',
+        );
+      }
+    }
   }
 
   /**
@@ -57,15 +76,16 @@ export class SessionBootstrap implements OnModuleInit {
 }
 
 function injectsTracked(wrapper: InstanceWrapper): boolean {
-  if (wrapper.inject?.some((token) => NEEDS_REQUEST_TRACKING.includes(token))) return true;
+  return injectsAny(wrapper, NEEDS_REQUEST_TRACKING);
+}
+
+/** Whether the class behind a wrapper asks for one of `tokens`: constructor, @Inject or property. */
+function injectsAny(wrapper: InstanceWrapper, tokens: unknown[]): boolean {
+  if (wrapper.inject?.some((token) => tokens.includes(token))) return true;
   const type = wrapper.metatype;
-  if (typeof type !== 'function' || NEEDS_REQUEST_TRACKING.includes(type) || wrapper.inject) return false;
+  if (typeof type !== 'function' || tokens.includes(type) || wrapper.inject) return false;
   const params: unknown[] = Reflect.getMetadata('design:paramtypes', type) ?? [];
   const explicit: { param: unknown }[] = Reflect.getMetadata('self:paramtypes', type) ?? [];
   const properties: { type: unknown }[] = Reflect.getMetadata('self:properties_metadata', type) ?? [];
-  return (
-    params.some((p) => NEEDS_REQUEST_TRACKING.includes(p)) ||
-    explicit.some((p) => NEEDS_REQUEST_TRACKING.includes(p.param)) ||
-    properties.some((p) => NEEDS_REQUEST_TRACKING.includes(p.type))
-  );
+  return params.some((p) => tokens.includes(p)) || explicit.some((p) => tokens.includes(p.param)) || properties.some((p) => tokens.includes(p.type));
 }
