@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { SessionRuntime } from './session.runtime.js';
 import { requestContextStorage } from './session.context.js';
+import { storableText } from './session.json.js';
 import type { StoredSessionSummary } from './stores/session.store.js';
 
 export interface SessionInfo {
@@ -26,7 +27,7 @@ export class SessionManager {
   async listForUser(userId: string): Promise<SessionInfo[]> {
     // First: on a request that may not use its session, nothing is asked of the store.
     const current = this.currentId();
-    const rows = await this.rt.call('listByUser', () => this.rt.store.listByUser(userId));
+    const rows = await this.sessionsOf(userId);
     const now = Date.now();
     return rows
       .filter((r) => !this.rt.isExpired(r, now))
@@ -37,6 +38,7 @@ export class SessionManager {
   async destroyAllForUser(userId: string, options: { except?: 'current' } = {}): Promise<number> {
     const except = options.except === 'current' ? this.currentId() : undefined;
     if (options.except !== undefined && options.except !== 'current') throw new TypeError("destroyAllForUser: options.except can only be 'current'");
+    if (!mayOwnSessions(userId)) return 0;
     const removed = await this.rt.call('destroyByUser', () => this.rt.store.destroyByUser(userId, except));
     this.rt.emitAll('destroyed', removed);
     return removed.length;
@@ -55,7 +57,7 @@ export class SessionManager {
     }
     if (typeof handle !== 'string' || handle.length === 0 || handle.length > 64) return false;
     if (owned) {
-      const mine = await this.rt.call('listByUser', () => this.rt.store.listByUser(options.userId!));
+      const mine = await this.sessionsOf(options.userId!);
       if (!mine.some((s) => s.handle === handle)) return false;
     }
     const removed = await this.rt.call('destroyByHandle', () => this.rt.store.destroyByHandle(handle));
@@ -68,6 +70,12 @@ export class SessionManager {
     return this.rt.prune();
   }
 
+  /** A user's stored sessions; none, without a query, for an id that login() would have refused. */
+  private sessionsOf(userId: string): Promise<StoredSessionSummary[]> {
+    if (!mayOwnSessions(userId)) return Promise.resolve([]);
+    return this.rt.call('listByUser', () => this.rt.store.listByUser(userId));
+  }
+
   private info(r: StoredSessionSummary, currentId: string | undefined): SessionInfo {
     return {
       handle: r.handle,
@@ -77,4 +85,13 @@ export class SessionManager {
       current: currentId !== undefined && r.id === currentId,
     };
   }
+}
+
+/**
+ * Whether any session can belong to this user id: login() refuses ids no store can hold (U+0000, lone
+ * surrogates), so asking about one is bad input with a known answer, not a store query that
+ * PostgreSQL would fail with an error (a 503 for the request).
+ */
+function mayOwnSessions(userId: unknown): boolean {
+  return typeof userId === 'string' && storableText(userId);
 }

@@ -4,6 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { databaseTargets, openStore, REQUIRED, type Engine } from './support/databases.js';
 import { createTestApp, sessionCookie } from './support/test-app.js';
+import { SessionManager } from '../src/index.js';
 
 /*
  * Over HTTP, through SessionManager: an account whose id differs from another's only by case, accent
@@ -61,6 +62,20 @@ for (const { engine, missing } of engines) {
       // Clean up both, through their own accounts.
       await request(app.getHttpServer()).post('/logout').set('Cookie', alice);
       await request(app.getHttpServer()).post('/logout').set('Cookie', intruder);
+    });
+
+    // No session can belong to a user id that no store can hold (login refuses it), so asking about
+    // one is answered as "none" without a query: PostgreSQL would fail the query, and the request
+    // would be answered 503 for what is bad input.
+    it.each(['nul\u0000id', 'lone\ud800surrogate'])('a user id no store can hold (%j) has no sessions: no error, nothing ended', async (bad) => {
+      const alice = await loginAs('alice');
+      const manager = app.get(SessionManager);
+      const [mine] = (await request(app.getHttpServer()).get('/sessions').set('Cookie', alice)).body as { handle: string }[];
+      await expect(manager.listForUser(bad)).resolves.toEqual([]);
+      await expect(manager.destroyAllForUser(bad)).resolves.toBe(0);
+      await expect(manager.destroyByHandle(mine.handle, { userId: bad })).resolves.toBe(false);
+      expect((await request(app.getHttpServer()).get('/whoami').set('Cookie', alice)).body).toEqual({ userId: 'alice' });
+      await request(app.getHttpServer()).post('/logout').set('Cookie', alice);
     });
   });
 }
