@@ -206,6 +206,30 @@ describe('SessionSealer: at-rest entries', () => {
     }
   });
 
+  it('refuses an authentic value of another version: sealed with the right key, only the version byte differs', () => {
+    // Built from outside with the documented derivation, so the tag is valid for the altered header:
+    // only the version check can refuse it. The version-2 control opens.
+    const s = new SessionSealer([A]);
+    const e = s.seal('k', 'v', H);
+    const enc = Buffer.from(hkdfSync('sha256', Buffer.from(A), 'nestjs-lazy-session/seal', 'at-rest aes-256-gcm subkeys v2', 32));
+    const ctx = (str: string) => {
+      const b = Buffer.from(str);
+      const len = Buffer.alloc(4);
+      len.writeUInt32BE(b.length);
+      return Buffer.concat([len, b]);
+    };
+    const sealAs = (version: number) => {
+      const header = Buffer.from(bytes(e.sealed).subarray(0, 33));
+      header[0] = version;
+      const cipher = createCipheriv('aes-256-gcm', createHmac('sha256', enc).update(header.subarray(5, 21)).digest(), header.subarray(21, 33));
+      cipher.setAAD(Buffer.concat([header, ctx(H), ctx(e.name)]));
+      const body = Buffer.concat([cipher.update(JSON.stringify(['k', 'v'])), cipher.final()]);
+      return b64(Buffer.concat([header, body, cipher.getAuthTag()]));
+    };
+    expect(s.open(e.name, sealAs(2), H)).toEqual({ name: 'k', value: 'v', keyIndex: 0 });
+    for (const v of [0, 1, 3]) expect(s.open(e.name, sealAs(v), H)).toBeUndefined();
+  });
+
   it('refuses the shortest value that is not a seal, and a payload that is not a [name, value] pair', () => {
     const s = new SessionSealer([A]);
     // A marker is a valid seal of the empty text: no pair inside, so not an entry.

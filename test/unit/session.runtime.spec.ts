@@ -223,3 +223,62 @@ describe('prune and the sweeper', () => {
     await rt.onApplicationShutdown();
   });
 });
+
+describe('events: listeners of every shape', () => {
+  it('no listener configured: emitting is a no-op, nothing logged', () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    expect(() => runtime().emit('login', 'h', 'u')).not.toThrow();
+    expect(error).not.toHaveBeenCalled();
+  });
+
+  it('a listener returning nothing, or a value that is not a promise, is not an error', () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    const seen: string[] = [];
+    runtime({ onEvent: (e) => void seen.push(e.handle) }).emit('login', 'h1');
+    runtime({ onEvent: ((e: SessionEvent) => (seen.push(e.handle), 1)) as never }).emit('login', 'h2');
+    runtime({ onEvent: ((e: SessionEvent) => (seen.push(e.handle), { then: 1 })) as never }).emit('login', 'h3');
+    expect(seen).toEqual(['h1', 'h2', 'h3']);
+    expect(error).not.toHaveBeenCalled();
+  });
+
+  it('a listener that throws or rejects with no error object is logged, and the caller still never fails', async () => {
+    const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    expect(() =>
+      runtime({
+        onEvent: () => {
+          throw undefined;
+        },
+      }).emit('logout', 'h'),
+    ).not.toThrow();
+    expect(error.mock.calls.map((c) => c[0])).toEqual(['onEvent(logout) failed: undefined']);
+    runtime({ onEvent: () => Promise.reject(null) }).emit('destroyed', 'h');
+    await waitFor(() => error.mock.calls.length === 2);
+    expect(error.mock.calls[1][0]).toBe('onEvent(destroyed) failed: null');
+  });
+});
+
+describe('shutdown', () => {
+  it('stops the sweeper: no sweep runs after shutdown', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask'] });
+    try {
+      const store = new MemorySessionStore();
+      let prunes = 0;
+      jest.spyOn(store, 'prune').mockImplementation(async () => ++prunes && 0);
+      const rt = runtime({ pruneInterval: 1000 }, store);
+      await rt.onModuleInit();
+      await jest.advanceTimersByTimeAsync(3000);
+      expect(prunes).toBe(3);
+      await rt.onApplicationShutdown();
+      await jest.advanceTimersByTimeAsync(10_000);
+      expect(prunes).toBe(3);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
+  it('an owned store without close() shuts down cleanly', async () => {
+    const store = new MemorySessionStore();
+    expect((store as { close?: unknown }).close).toBeUndefined();
+    await expect(runtime({}, store, true).onApplicationShutdown()).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,140 @@
+import { CookieSessionStore } from '../../src/stores/cookie.store.js';
+import { SessionSealer } from '../../src/stores/session.seal.js';
+import { SessionStoreUnsupportedError } from '../../src/session.errors.js';
+import type { SessionRecord } from '../../src/stores/session.store.js';
+
+/**
+ * CookieSessionStore on its own: the sealed cookie round trip, what it refuses to open (altered,
+ * foreign, or authentic but of the wrong shape), and the server-side half that has nothing to do.
+ * The lifecycle with it (sizes, rotation, logout) is in session.cookie-lifecycle.spec.ts.
+ */
+
+const K1 = 'cookie-key-1-0123456789abcdefghijklmnopqrst';
+const K2 = 'cookie-key-2-0123456789abcdefghijklmnopqrst';
+/** The name the whole session is sealed under (part of the additional data of every cookie). */
+const SEALED_NAME = 'nestjs-lazy-session/cookie';
+
+const record = (over: Partial<SessionRecord> = {}): SessionRecord => ({
+  id: 'handle-0123456789abcdef',
+  handle: 'handle-0123456789abcdef',
+  userId: 'alice',
+  createdAt: 1_800_000_000_000,
+  lastSeenAt: 1_800_000_001_000,
+  expiresAt: 1_800_001_800_000,
+  authAt: 1_800_000_000_500,
+  remember: true,
+  data: { cart: [1, 2], nested: { a: 'b' } },
+  ...over,
+});
+
+describe('CookieSessionStore: construction', () => {
+  it('needs { keys: string[] }', () => {
+    const message = 'nestjs-lazy-session: CookieSessionStore needs { keys: string[] } (each at least 32 characters)';
+    expect(() => new CookieSessionStore(undefined as never)).toThrow(message);
+    expect(() => new CookieSessionStore(null as never)).toThrow(message);
+    expect(() => new CookieSessionStore({} as never)).toThrow(message);
+    expect(() => new CookieSessionStore({ keys: K1 } as never)).toThrow(message);
+    expect(() => new CookieSessionStore({ keys: [K1] })).not.toThrow();
+  });
+
+  it('carries the session in the cookie, under a 4096-byte line', () => {
+    const store = new CookieSessionStore({ keys: [K1] });
+    expect(store.inCookie).toBe(store);
+    expect(store.maxCookieBytes).toBe(4096);
+  });
+});
+
+describe('CookieSessionStore: seal and open', () => {
+  it('round-trips every field; the id is the handle', () => {
+    const store = new CookieSessionStore({ keys: [K1] });
+    const r = record();
+    expect(store.open(store.seal(r))).toEqual(r);
+    const anon = record({ userId: null, authAt: null, remember: false, data: {} });
+    expect(store.open(store.seal(anon))).toEqual(anon);
+    const other = record({ id: 'ignored', handle: 'handle-b' });
+    expect(store.open(store.seal(other))).toEqual({ ...other, id: 'handle-b' });
+  });
+
+  it('does not open an altered value, a value sealed under another key list, or one sealed for encryption at rest', () => {
+    const store = new CookieSessionStore({ keys: [K1] });
+    const sealed = store.seal(record());
+    const raw = Buffer.from(sealed, 'base64url');
+    raw[raw.length - 1] ^= 1;
+    expect(store.open(raw.toString('base64url'))).toBeNull();
+    expect(new CookieSessionStore({ keys: [K2] }).open(sealed)).toBeNull();
+    // Same key, other purpose or other name: not a cookie of this store.
+    const payload = [1, 'h', null, 1, 2, 3, null, 0, {}];
+    expect(store.open(new SessionSealer([K1], 'at-rest').sealValue(SEALED_NAME, payload))).toBeNull();
+    expect(store.open(new SessionSealer([K1], 'cookie').sealValue('another-name', payload))).toBeNull();
+    expect(store.open('')).toBeNull();
+    expect(store.open('not a sealed value')).toBeNull();
+  });
+
+  it('rotation: the first key seals, every key opens', () => {
+    const old = new CookieSessionStore({ keys: [K1] });
+    const rotated = new CookieSessionStore({ keys: [K2, K1] });
+    const r = record();
+    expect(rotated.open(old.seal(r))).toEqual(r);
+    expect(old.open(rotated.seal(r))).toBeNull();
+  });
+
+  describe('authentic payloads of the wrong shape do not open', () => {
+    // Sealed with the store's own key, purpose and name: only the payload's shape is wrong.
+    const sealer = new SessionSealer([K1], 'cookie');
+    const store = new CookieSessionStore({ keys: [K1] });
+    const good = [1, 'h', 'u', 1, 2, 3, 4, 1, { k: 'v' }];
+
+    it('the well-formed control opens', () => {
+      expect(store.open(sealer.sealValue(SEALED_NAME, good))).toEqual({
+        id: 'h',
+        handle: 'h',
+        userId: 'u',
+        createdAt: 1,
+        lastSeenAt: 2,
+        expiresAt: 3,
+        authAt: 4,
+        remember: true,
+        data: { k: 'v' },
+      });
+      expect(store.open(sealer.sealValue(SEALED_NAME, [1, 'h', null, 1, 2, 3, null, 0, {}]))?.remember).toBe(false);
+    });
+
+    it.each([
+      ['an object', { 0: 1, length: 9 }],
+      ['a string', 'x'.repeat(9)],
+      ['null', null],
+      ['8 fields', good.slice(0, 8)],
+      ['10 fields', [...good, 0]],
+      ['format version 2', [2, ...good.slice(1)]],
+      ['format version 0', [0, ...good.slice(1)]],
+      ['data null', [...good.slice(0, 8), null]],
+      ['data an array', [...good.slice(0, 8), []]],
+      ['data a string', [...good.slice(0, 8), 'data']],
+      ['data a number', [...good.slice(0, 8), 7]],
+    ])('%s', (_what, payload) => {
+      expect(store.open(sealer.sealValue(SEALED_NAME, payload))).toBeNull();
+    });
+  });
+});
+
+describe('CookieSessionStore: the server-side half', () => {
+  const store = new CookieSessionStore({ keys: [K1] });
+
+  it('stores nothing: load finds nothing, create/update/destroy/prune do nothing', async () => {
+    await expect(store.load()).resolves.toBeNull();
+    await expect(store.create()).resolves.toBeUndefined();
+    await expect(store.update('id', { data: {} } as never)).resolves.toBe(false);
+    await expect(store.destroy()).resolves.toBeNull();
+    await expect(store.prune()).resolves.toBe(0);
+  });
+
+  it.each([
+    ['listByUser', "cannot list a user's sessions"],
+    ['destroyByUser', "cannot end a user's sessions"],
+    ['destroyByHandle', 'cannot end a session by its handle'],
+  ] as const)('%s is unsupported, and says why', async (method, what) => {
+    const err = (await (store[method] as () => Promise<unknown>)().catch((e: unknown) => e)) as Error;
+    expect(err).toBeInstanceOf(SessionStoreUnsupportedError);
+    expect(err.message).toContain(`CookieSessionStore ${what}: the sessions live only in the browsers' cookies`);
+  });
+});
