@@ -113,8 +113,9 @@ for (const platform of PLATFORMS) await describeEngines(`concurrent requests on 
     const slow = fire(post(`/set-gated/${g.name}`, cookie, { k: 'slow' }));
     await g.entered;
     await post('/set', cookie, { k: 'fast' }).expect(200);
-    g.release();
+    // Checked while the slow request is still held: once released it may commit at any moment.
     expect((await store.load(idOf(cookie)))!.data.k).toBe('fast');
+    g.release();
     expect((await slow).status).toBe(200);
     expect((await store.load(idOf(cookie)))!.data.k).toBe('slow');
   });

@@ -88,6 +88,17 @@ describe('bounded store calls', () => {
   });
 });
 
+describe('start-up', () => {
+  it("a store's start-up warnings are logged under the module's name", async () => {
+    const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const store = new MemorySessionStore();
+    (store as { init?: (log: { warn(message: string): void }) => Promise<void> }).init = async (log) => log.warn('journal_mode is delete');
+    await runtime({}, store).onModuleInit();
+    expect(warn.mock.calls.map((c) => c[0])).toEqual(['journal_mode is delete']);
+    expect((warn.mock.contexts[0] as { context?: string }).context).toBe('SessionModule');
+  });
+});
+
 describe('events', () => {
   it('carry type, handle, user id (undefined for none) and the time', () => {
     const seen: SessionEvent[] = [];
