@@ -11,14 +11,14 @@ export default {
   // Where a surviving mutant is a security hole. The cross-site rule, the guard, the decorators, cookie
   // parsing and sealing have unit specs of their own in test/unit/.
   mutate: [
-    'src/session.token.ts', // token and signature
-    'src/session.cookie.ts', // cookie parsing and writing
-    'src/csrf.ts', // the cross-site rule (pure; the middleware only opens the request's context)
-    'src/session.guard.ts', // the guard
-    'src/session.decorators.ts', // the decorators
-    'src/session.handle.ts', // the session lifecycle: load, login, rotate, logout, expiry
-    'src/session.runtime.ts', // expiry arithmetic, bounded store calls, events
-    'src/stores/session.seal.ts', // sealing
+    'src/crypto/token.ts', // token and signature
+    'src/http/cookie.ts', // cookie parsing and writing
+    'src/http/cross-site.ts', // the cross-site rule (pure; the middleware only opens the request's context)
+    'src/nest/guard.ts', // the guard
+    'src/nest/decorators.ts', // the decorators
+    'src/session/handle.ts', // the session lifecycle: load, login, rotate, logout, expiry
+    'src/session/runtime.ts', // expiry arithmetic, bounded store calls, events
+    'src/crypto/seal.ts', // sealing
     'src/stores/cookie.store.ts', // the sealed cookie as the store
   ],
   ignorePatterns: ['bench', 'demo', '.run', 'dist', 'reports', 'coverage', '*.sqlite*'],

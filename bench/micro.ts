@@ -24,10 +24,10 @@ import { fileURLToPath } from 'node:url';
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import { MemorySessionStore, SessionModule } from '../src/index.js';
-import { SessionMiddleware } from '../src/session.middleware.js';
+import { SessionMiddleware } from '../src/request/middleware.js';
 import { ExpressHttpAdapter } from '../src/http/express.adapter.js';
-import { resolveSessionOptions } from '../src/session.options.js';
-import type { SessionRuntime } from '../src/session.runtime.js';
+import { resolveSessionOptions } from '../src/options.js';
+import type { SessionRuntime } from '../src/session/runtime.js';
 
 // light-my-request comes with Fastify (@nestjs/platform-fastify); CommonJS.
 type Inject = (dispatch: unknown, opts: { method: string; url: string; headers?: Record<string, string> }) => Promise<{ statusCode: number }>;

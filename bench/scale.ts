@@ -15,7 +15,7 @@ import 'reflect-metadata';
 import type { DataSource } from 'typeorm';
 import { benchPostgres } from './postgres.js';
 import { TypeOrmSessionStore } from '../src/index.js';
-import type { SqlDialect } from '../src/stores/sql.dialect.js';
+import type { SqlDialect } from '../src/stores/typeorm/dialect.js';
 
 const ROWS = Number(process.env.SCALE_ROWS ?? 1_000_000);
 const BATCH = Number(process.env.SCALE_BATCH ?? 1000);

@@ -4,7 +4,7 @@
  * the root without typeorm installed. The store and the migration only use typeorm's types, so the
  * root exports them too.
  */
-export { SessionEntity, MySqlSessionEntity } from './stores/session.entity.js';
-export { CreateSessionsTable1764000000000 } from './stores/session.migration.js';
-export { UpgradeSessionsTable1765000000000 } from './stores/session.upgrade.migration.js';
-export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm.store.js';
+export { SessionEntity, MySqlSessionEntity } from './stores/typeorm/entity.js';
+export { CreateSessionsTable1764000000000 } from './stores/typeorm/migration.js';
+export { UpgradeSessionsTable1765000000000 } from './stores/typeorm/upgrade.migration.js';
+export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm/typeorm.store.js';

@@ -7,7 +7,7 @@ import { describeEngines, openStore, type Engine } from './support/databases.js'
 import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { Client, sleep } from './support/http.js';
 import { breakable } from './support/breakable.js';
-import { storeKey } from '../src/session.token.js';
+import { storeKey } from '../src/crypto/token.js';
 
 /** The store id of a `__Host-sid=<token>.<sig>` cookie. */
 const idOf = (cookie: string) => storeKey(cookie.slice(cookie.indexOf('=') + 1, cookie.indexOf('=') + 44));

@@ -5,7 +5,7 @@ import type { DataSource } from 'typeorm';
 import { describeEngines, openStore, type Engine } from './support/databases.js';
 import { CountingLogger } from './support/counting-logger.js';
 import { createTestApp, gate, sessionCookie, PLATFORMS } from './support/test-app.js';
-import { storeKey } from '../src/session.token.js';
+import { storeKey } from '../src/crypto/token.js';
 import type { SessionModuleOptions, TypeOrmSessionStore } from '../src/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

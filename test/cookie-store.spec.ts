@@ -1,7 +1,7 @@
 import request from 'supertest';
 import type { INestApplication } from '@nestjs/common';
 import { CookieSessionStore, SessionManager, SessionStoreUnsupportedError, type SessionEvent, type SessionModuleOptions } from '../src/index.js';
-import { resolveSessionOptions } from '../src/session.options.js';
+import { resolveSessionOptions } from '../src/options.js';
 import { createTestApp, PLATFORMS, SECRET, sessionCookie } from './support/test-app.js';
 import { Client, sleep } from './support/http.js';
 

@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions, describeEngines, openStore, type Engine, PORTS } from './support/databases.js';
 import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { storeKey } from '../src/session.token.js';
+import { storeKey } from '../src/crypto/token.js';
 import { TypeOrmSessionStore } from '../src/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -13,7 +13,7 @@ import { ClientProxyFactory, MessagePattern, Transport, type ClientProxy } from 
 import { lastValueFrom } from 'rxjs';
 import WebSocket from 'ws';
 import { Authenticated, MemorySessionStore, Public, Session, SessionAuthGuard, SessionModule, type SessionHandle } from '../src/index.js';
-import { effectiveAccess } from '../src/session.guard.js';
+import { effectiveAccess } from '../src/nest/guard.js';
 import { createTestApp, sessionCookie, startApp, PLATFORMS, SECRET } from './support/test-app.js';
 
 /**

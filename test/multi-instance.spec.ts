@@ -5,7 +5,7 @@ import { DataSource } from 'typeorm';
 import { dataSourceOptions, describeEngines, openStore, type Engine } from './support/databases.js';
 import { countRows, quoteTable } from './support/bulk.js';
 import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
-import { storeKey } from '../src/session.token.js';
+import { storeKey } from '../src/crypto/token.js';
 import { TypeOrmSessionStore } from '../src/index.js';
 
 const idOf = (cookie: string) => storeKey(cookie.slice(cookie.indexOf('=') + 1, cookie.indexOf('=') + 44));

@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { Controller, Get, Injectable, Module, type Provider, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { CookieSessionStore, MemorySessionStore, Session, SessionModule, type SessionHandle, type SessionModuleOptions, type SessionStore } from '../src/index.js';
-import { SessionRuntime } from '../src/session.runtime.js';
-import { resolveSessionOptions } from '../src/session.options.js';
+import { SessionRuntime } from '../src/session/runtime.js';
+import { resolveSessionOptions } from '../src/options.js';
 import { createTestApp, CartService, OpenController, PLATFORMS, SECRET, TestController } from './support/test-app.js';
 import { Client } from './support/http.js';
 

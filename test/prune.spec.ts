@@ -7,7 +7,7 @@ import { dataSourceOptions, describeEngines, openStore, type Engine } from './su
 import { CountingLogger } from './support/counting-logger.js';
 import { bulkInsert, countRows, quoteTable } from './support/bulk.js';
 import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
-import { SessionRuntime } from '../src/session.runtime.js';
+import { SessionRuntime } from '../src/session/runtime.js';
 import { MemorySessionStore, TypeOrmSessionStore, type SessionEvent, type StoredSessionSummary } from '../src/index.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,7 +3,7 @@ import type { DataSource } from 'typeorm';
 import { describeEngines, openStore, type Engine } from './support/databases.js';
 import { bulkInsert, quoteTable } from './support/bulk.js';
 import type { TypeOrmSessionStore } from '../src/index.js';
-import type { SqlDialect } from '../src/stores/sql.dialect.js';
+import type { SqlDialect } from '../src/stores/typeorm/dialect.js';
 
 /** The statements the store really sends. */
 const dialectOf = (store: TypeOrmSessionStore) => (store as unknown as { sql: SqlDialect }).sql;

@@ -7,7 +7,7 @@ import {
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { CurrentSession, MemorySessionStore, SessionManager, SessionModule } from '../src/index.js';
-import { SessionRuntime } from '../src/session.runtime.js';
+import { SessionRuntime } from '../src/session/runtime.js';
 import { SECRET, startApp } from './support/test-app.js';
 
 /**

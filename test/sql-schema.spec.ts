@@ -8,7 +8,7 @@ import type { SessionRecord } from '../src/index.js';
 import { CreateSessionsTable1764000000000, MySqlSessionEntity, SessionEntity, TypeOrmSessionStore, UpgradeSessionsTable1765000000000 } from '../src/typeorm.js';
 import { databaseTargets, dataSourceOptions, REQUIRED, type Engine } from './support/databases.js';
 import { CountingLogger } from './support/counting-logger.js';
-import { sqlFamily } from '../src/stores/sql.dialect.js';
+import { sqlFamily } from '../src/stores/typeorm/dialect.js';
 
 /*
  * The three ways the sessions table comes to exist (the shipped migrations, the store's createTable,

@@ -1,6 +1,6 @@
-import type { CookieCarrier, SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { SessionSealer } from './session.seal.js';
-import { SessionStoreUnsupportedError } from '../session.errors.js';
+import type { CookieCarrier, SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './store.js';
+import { SessionSealer } from '../crypto/seal.js';
+import { SessionStoreUnsupportedError } from '../errors.js';
 
 export interface CookieSessionStoreOptions {
   /** Each at least 32 characters; the first seals, every one opens (rotation). */

@@ -1,5 +1,5 @@
-import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { defineOwn } from './session.codec.js';
+import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './store.js';
+import { defineOwn } from './codec.js';
 
 function summary(r: SessionRecord): StoredSessionSummary {
   return { id: r.id, handle: r.handle, userId: r.userId, createdAt: r.createdAt, lastSeenAt: r.lastSeenAt, expiresAt: r.expiresAt, authAt: r.authAt };

@@ -1,7 +1,7 @@
 import { CookieSessionStore } from '../../src/stores/cookie.store.js';
-import { SessionSealer } from '../../src/stores/session.seal.js';
-import { SessionStoreUnsupportedError } from '../../src/session.errors.js';
-import type { SessionRecord } from '../../src/stores/session.store.js';
+import { SessionSealer } from '../../src/crypto/seal.js';
+import { SessionStoreUnsupportedError } from '../../src/errors.js';
+import type { SessionRecord } from '../../src/stores/store.js';
 
 /**
  * CookieSessionStore on its own: the sealed cookie round trip, what it refuses to open (altered,

@@ -1,4 +1,4 @@
-import { CookieWriter, findCookie } from '../../src/session.cookie.js';
+import { CookieWriter, findCookie } from '../../src/http/cookie.js';
 
 const N = '__Host-sid';
 const V = 'abc.DEF-_09';

@@ -1,4 +1,4 @@
-import { CROSS_SITE_REFUSED, headerText, isAllowedOrigin, isCrossSite, isOwnOrigin, isStateChanging } from '../../src/csrf.js';
+import { CROSS_SITE_REFUSED, headerText, isAllowedOrigin, isCrossSite, isOwnOrigin, isStateChanging } from '../../src/http/cross-site.js';
 
 /** The cross-site rule's pure decisions, branch by branch (the HTTP and browser tests use them end to end). */
 

@@ -5,9 +5,9 @@ import { Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 // Straight from the modules, not the package index (see session.lifecycle.spec.ts).
 import { MemorySessionStore } from '../../src/stores/memory.store.js';
-import { Authenticated, Public, Session, SessionValue, UserId } from '../../src/session.decorators.js';
-import { SessionAuthGuard } from '../../src/session.guard.js';
-import { attachContext, NOT_IN_REQUEST } from '../../src/session.context.js';
+import { Authenticated, Public, Session, SessionValue, UserId } from '../../src/nest/decorators.js';
+import { SessionAuthGuard } from '../../src/nest/guard.js';
+import { attachContext, NOT_IN_REQUEST } from '../../src/request/context.js';
 import { harness } from './support/harness.js';
 
 /**

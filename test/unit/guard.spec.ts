@@ -4,9 +4,9 @@ import { Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 // Straight from the modules, not the package index (see session.lifecycle.spec.ts).
 import { MemorySessionStore } from '../../src/stores/memory.store.js';
-import { SessionAuthGuard, effectiveAccess } from '../../src/session.guard.js';
-import { Authenticated, Public } from '../../src/session.decorators.js';
-import { attachContext } from '../../src/session.context.js';
+import { SessionAuthGuard, effectiveAccess } from '../../src/nest/guard.js';
+import { Authenticated, Public } from '../../src/nest/decorators.js';
+import { attachContext } from '../../src/request/context.js';
 import { harness, type FakeRes } from './support/harness.js';
 
 /**

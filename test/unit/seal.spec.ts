@@ -1,7 +1,7 @@
 import { createCipheriv, createHmac, hkdfSync } from 'node:crypto';
 import { SessionSealer } from '../../src/index.js';
-import { MIN_SEALED_BYTES, SEAL_MARKER, SEAL_VERSION } from '../../src/stores/session.seal.js';
-import { decodeSealedData, encodeSealedData, openEntries, patchHandle, sealPatch } from '../../src/stores/session.codec.js';
+import { MIN_SEALED_BYTES, SEAL_MARKER, SEAL_VERSION } from '../../src/crypto/seal.js';
+import { decodeSealedData, encodeSealedData, openEntries, patchHandle, sealPatch } from '../../src/stores/codec.js';
 
 const A = 'seal-key-A-0123456789abcdefghijklmnopqrstuv';
 const B = 'seal-key-B-0123456789abcdefghijklmnopqrstuv';

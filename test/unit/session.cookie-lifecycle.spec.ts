@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { CookieSessionStore } from '../../src/stores/cookie.store.js';
-import { SessionDataTooLargeError } from '../../src/session.errors.js';
-import type { SessionRecord } from '../../src/stores/session.store.js';
+import { SessionDataTooLargeError } from '../../src/errors.js';
+import type { SessionRecord } from '../../src/stores/store.js';
 import { harness } from './support/harness.js';
 
 /**

@@ -2,8 +2,8 @@ import { jest } from '@jest/globals';
 // Straight from the modules, not the package index: the index loads TypeORM and Redis code, which
 // would cost every mutant of a Stryker run seconds of loading.
 import { MemorySessionStore } from '../../src/stores/memory.store.js';
-import { SessionDataTooLargeError, SessionStoreUnavailableError } from '../../src/session.errors.js';
-import { verifyCookieValue, storeKey } from '../../src/session.token.js';
+import { SessionDataTooLargeError, SessionStoreUnavailableError } from '../../src/errors.js';
+import { verifyCookieValue, storeKey } from '../../src/crypto/token.js';
 import { harness, idOf, tokenOf, SECRET, OLD_SECRET } from './support/harness.js';
 
 /**

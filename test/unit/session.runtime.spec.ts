@@ -1,11 +1,11 @@
 import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { MemorySessionStore } from '../../src/stores/memory.store.js';
-import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from '../../src/session.errors.js';
-import type { SessionEvent } from '../../src/session.events.js';
-import type { StoredSessionSummary } from '../../src/stores/session.store.js';
-import { SessionRuntime } from '../../src/session.runtime.js';
-import { resolveSessionOptions, type SessionModuleOptions } from '../../src/session.options.js';
+import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from '../../src/errors.js';
+import type { SessionEvent } from '../../src/session/events.js';
+import type { StoredSessionSummary } from '../../src/stores/store.js';
+import { SessionRuntime } from '../../src/session/runtime.js';
+import { resolveSessionOptions, type SessionModuleOptions } from '../../src/options.js';
 import { SECRET } from './support/harness.js';
 
 /** The runtime's own rules: expiry arithmetic, store calls bounded in time, events, the sweeper. */

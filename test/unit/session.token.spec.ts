@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from '../../src/session.token.js';
+import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from '../../src/crypto/token.js';
 
 /** Tokens, handles and the cookie signature: what a forged or altered cookie must never get past. */
 

@@ -1,5 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
-import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from '../../src/session.token.js';
+import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from '../../src/crypto/token.js';
 
 const S1 = 'token-secret-one-0123456789abcdefghijkl';
 const S2 = 'token-secret-two-0123456789abcdefghijkl';

@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { SessionRuntime } from '../../../src/session.runtime.js';
-import { RequestContext } from '../../../src/session.context.js';
-import { resolveSessionOptions, type SessionModuleOptions } from '../../../src/session.options.js';
-import { newHandle, newToken, signToken, storeKey } from '../../../src/session.token.js';
+import { SessionRuntime } from '../../../src/session/runtime.js';
+import { RequestContext } from '../../../src/request/context.js';
+import { resolveSessionOptions, type SessionModuleOptions } from '../../../src/options.js';
+import { newHandle, newToken, signToken, storeKey } from '../../../src/crypto/token.js';
 import type { SessionHttpAdapter } from '../../../src/http/http.adapter.js';
-import type { SessionEvent } from '../../../src/session.events.js';
-import type { SessionRecord, SessionStore } from '../../../src/stores/session.store.js';
-import type { LazySession } from '../../../src/session.handle.js';
+import type { SessionEvent } from '../../../src/session/events.js';
+import type { SessionRecord, SessionStore } from '../../../src/stores/store.js';
+import type { LazySession } from '../../../src/session/handle.js';
 
 // The runtime logs store failures; the unit specs check them through their effects.
 Logger.overrideLogger(false);

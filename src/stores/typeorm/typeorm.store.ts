@@ -1,8 +1,8 @@
 import type { DataSource, QueryRunner } from 'typeorm';
-import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './session.store.js';
-import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, escapeNulKey, patchHandle, sealPatch, unescapeNul } from './session.codec.js';
-import { SessionSealer } from './session.seal.js';
-import { ENTITY_FAMILIES, SqlDialect, UpdateShape, sqlFamily, type SqlFamily } from './sql.dialect.js';
+import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from '../store.js';
+import { decodeData, decodeSealedData, encodeData, encodePatch, encodeSealedData, escapeNul, escapeNulKey, patchHandle, sealPatch, unescapeNul } from '../codec.js';
+import { SessionSealer } from '../../crypto/seal.js';
+import { ENTITY_FAMILIES, SqlDialect, UpdateShape, sqlFamily, type SqlFamily } from './dialect.js';
 
 export interface TypeOrmSessionStoreOptions {
   /** Table name; default 'sessions' (as SessionEntity and the migration). */

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { SessionRuntime } from './session.runtime.js';
-import { requestContextStorage } from './session.context.js';
-import { storableText } from './session.json.js';
-import type { StoredSessionSummary } from './stores/session.store.js';
+import { SessionRuntime } from '../session/runtime.js';
+import { requestContextStorage } from '../request/context.js';
+import { storableText } from '../session/json.js';
+import type { StoredSessionSummary } from '../stores/store.js';
 
 export interface SessionInfo {
   /** Names the session for listing and revoking; never the cookie's token. */

@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ExecutionContext } from '@nestjs/common';
-import { LazySession } from './session.handle.js';
-import type { SessionRuntime } from './session.runtime.js';
-import type { HeldRequest } from './http/http.adapter.js';
+import { LazySession } from '../session/handle.js';
+import type { SessionRuntime } from '../session/runtime.js';
+import type { HeldRequest } from '../http/http.adapter.js';
 
 /**
  * What the middleware records for one request: the platform's request and response, and the

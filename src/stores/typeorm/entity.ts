@@ -1,5 +1,5 @@
 import { Column, Entity, Index, PrimaryColumn, type ValueTransformer } from 'typeorm';
-import { ENTITY_FAMILIES, indexNames, type SqlFamily } from './sql.dialect.js';
+import { ENTITY_FAMILIES, indexNames, type SqlFamily } from './dialect.js';
 
 /*
  * The sessions table, for a DataSource's `entities` (so that migrations can be generated, or

@@ -1,13 +1,13 @@
 import { ForbiddenException } from '@nestjs/common';
-import type { SessionRuntime } from './session.runtime.js';
-import type { RequestContext } from './session.context.js';
-import type { CookieCarrier, SessionPatch, SessionRecord } from './stores/session.store.js';
-import { findCookie } from './session.cookie.js';
-import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from './session.token.js';
-import { checkSessionKey, storableText, toJson } from './session.json.js';
-import { defineOwn } from './stores/session.codec.js';
-import { SessionDataTooLargeError } from './session.errors.js';
-import { CROSS_SITE_REFUSED, headerText, isCrossSite, isStateChanging } from './csrf.js';
+import type { SessionRuntime } from './runtime.js';
+import type { RequestContext } from '../request/context.js';
+import type { CookieCarrier, SessionPatch, SessionRecord } from '../stores/store.js';
+import { findCookie } from '../http/cookie.js';
+import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from '../crypto/token.js';
+import { checkSessionKey, storableText, toJson } from './json.js';
+import { defineOwn } from '../stores/codec.js';
+import { SessionDataTooLargeError } from '../errors.js';
+import { CROSS_SITE_REFUSED, headerText, isCrossSite, isStateChanging } from '../http/cross-site.js';
 
 export interface LoginOptions {
   /** A persistent cookie, whose Max-Age never reaches past the session's absolute expiry. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { SessionPatch, SessionRecord, SessionStore, SessionTimeouts, StoredSessionSummary } from './session.store.js';
-import { defineOwn, openEntries, patchHandle, sealPatch } from './session.codec.js';
-import { SEAL_MARKER, SessionSealer } from './session.seal.js';
+import type { SessionPatch, SessionRecord, SessionStore, SessionTimeouts, StoredSessionSummary } from '../store.js';
+import { defineOwn, openEntries, patchHandle, sealPatch } from '../codec.js';
+import { SEAL_MARKER, SessionSealer } from '../../crypto/seal.js';
 
 export interface RedisSessionStoreOptions {
   /**

@@ -1,4 +1,4 @@
-import { SEAL_MARKER, type SessionSealer } from './session.seal.js';
+import { SEAL_MARKER, type SessionSealer } from '../crypto/seal.js';
 
 /**
  * Stored data format shared by the SQL stores: every value is boxed in a one-element array, so that

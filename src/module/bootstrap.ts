@@ -1,13 +1,13 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost, ModulesContainer } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
-import { SessionRuntime } from './session.runtime.js';
-import { CurrentSession } from './current-session.js';
-import { SessionManager } from './session.manager.js';
-import { SessionMiddleware } from './session.middleware.js';
-import { contextOf } from './session.context.js';
-import { FastifyHttpAdapter } from './http/fastify.adapter.js';
-import { ExpressHttpAdapter } from './http/express.adapter.js';
+import { SessionRuntime } from '../session/runtime.js';
+import { CurrentSession } from '../nest/current-session.js';
+import { SessionManager } from '../nest/manager.js';
+import { SessionMiddleware } from '../request/middleware.js';
+import { contextOf } from '../request/context.js';
+import { FastifyHttpAdapter } from '../http/fastify.adapter.js';
+import { ExpressHttpAdapter } from '../http/express.adapter.js';
 
 /** Providers that find the request through AsyncLocalStorage rather than through a parameter. */
 const NEEDS_REQUEST_TRACKING: unknown[] = [CurrentSession, SessionManager];

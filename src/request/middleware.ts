@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { SessionRuntime } from './session.runtime.js';
-import { attachContext, RequestContext, requestContextStorage } from './session.context.js';
-import type { RequestEntry } from './http/http.adapter.js';
+import { SessionRuntime } from '../session/runtime.js';
+import { attachContext, RequestContext, requestContextStorage } from './context.js';
+import type { RequestEntry } from '../http/http.adapter.js';
 
 /**
  * Runs in front of every request (the adapter installs it): opens the request's context, for the

@@ -1,7 +1,7 @@
 import { Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AUTHENTICATED_KEY, PUBLIC_KEY } from './session.constants.js';
-import { contextOfExecution } from './session.context.js';
+import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
+import { contextOfExecution } from '../request/context.js';
 
 export interface AuthenticatedOptions {
   /** Also 401 when the login is older than this many milliseconds (step-up for sensitive actions). */

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { currentSession } from './session.context.js';
-import type { LoginOptions, SessionData, SessionHandle } from './session.handle.js';
+import { currentSession } from '../request/context.js';
+import type { LoginOptions, SessionData, SessionHandle } from '../session/handle.js';
 
 /**
  * The current request's session, injectable into singletons: each call finds the request through

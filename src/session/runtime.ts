@@ -1,12 +1,12 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { ResolvedSessionOptions } from './session.options.js';
-import type { SessionStore, StoredSessionSummary } from './stores/session.store.js';
-import type { SessionEventType } from './session.events.js';
-import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from './session.constants.js';
-import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from './session.errors.js';
-import { CookieWriter } from './session.cookie.js';
-import type { SessionHttpAdapter } from './http/http.adapter.js';
-import { ExpressHttpAdapter } from './http/express.adapter.js';
+import type { ResolvedSessionOptions } from '../options.js';
+import type { SessionStore, StoredSessionSummary } from '../stores/store.js';
+import type { SessionEventType } from './events.js';
+import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from '../constants.js';
+import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from '../errors.js';
+import { CookieWriter } from '../http/cookie.js';
+import type { SessionHttpAdapter } from '../http/http.adapter.js';
+import { ExpressHttpAdapter } from '../http/express.adapter.js';
 
 /**
  * The module's core, a singleton: the resolved options, the store, the cookie writer and the HTTP

@@ -1,15 +1,15 @@
 import { Module, type NestModule } from '@nestjs/common';
-import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './session.module-definition.js';
-import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from './session.options.js';
-import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from './session.constants.js';
-import { SessionRuntime } from './session.runtime.js';
-import { SessionMiddleware } from './session.middleware.js';
-import { SessionBootstrap } from './session.bootstrap.js';
-import { SessionAuthGuard } from './session.guard.js';
-import { CurrentSession } from './current-session.js';
-import { SessionManager } from './session.manager.js';
-import { createDefaultStore } from './session.default-store.js';
-import type { SessionStore } from './stores/session.store.js';
+import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './module-definition.js';
+import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from '../options.js';
+import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from '../constants.js';
+import { SessionRuntime } from '../session/runtime.js';
+import { SessionMiddleware } from '../request/middleware.js';
+import { SessionBootstrap } from './bootstrap.js';
+import { SessionAuthGuard } from '../nest/guard.js';
+import { CurrentSession } from '../nest/current-session.js';
+import { SessionManager } from '../nest/manager.js';
+import { createDefaultStore } from './default-store.js';
+import type { SessionStore } from '../stores/store.js';
 
 /**
  * Sessions for the whole application: import SessionModule.forRoot({ secret }) (or forRootAsync)

@@ -1,5 +1,5 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { SqlDialect, sqlFamily } from './sql.dialect.js';
+import { SqlDialect, sqlFamily } from './dialect.js';
 
 /** The statements for the DataSource's database; an unsupported driver fails the migration loudly. */
 export function migrationDialect(queryRunner: QueryRunner): SqlDialect {

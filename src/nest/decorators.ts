@@ -1,8 +1,8 @@
 import { applyDecorators, createParamDecorator, SetMetadata, UseGuards, type ExecutionContext } from '@nestjs/common';
-import { AUTHENTICATED_KEY, PUBLIC_KEY } from './session.constants.js';
-import { SessionAuthGuard, type AuthenticatedOptions } from './session.guard.js';
-import { sessionOfExecution } from './session.context.js';
-import type { SessionKey } from './session.handle.js';
+import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
+import { SessionAuthGuard, type AuthenticatedOptions } from './guard.js';
+import { sessionOfExecution } from '../request/context.js';
+import type { SessionKey } from '../session/handle.js';
 
 /** Parameter: the request's lazy session handle. Nothing is loaded until a method is called. */
 export const Session = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfExecution(ctx));

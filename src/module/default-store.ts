@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { TypeOrmSessionStore } from './stores/typeorm.store.js';
+import { TypeOrmSessionStore } from '../stores/typeorm/typeorm.store.js';
 
 /** The packages the default store needs: optional peers, so only apps that use it install them. */
 const NEEDS = ['typeorm', 'better-sqlite3'] as const;

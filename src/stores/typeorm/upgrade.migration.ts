@@ -1,6 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
-import { MYSQL_BINARY_COLUMNS, SqlDialect } from './sql.dialect.js';
-import { migrationDialect } from './session.migration.js';
+import { MYSQL_BINARY_COLUMNS, SqlDialect } from './dialect.js';
+import { migrationDialect } from './migration.js';
 
 /**
  * Brings a `sessions` table made by 0.1.0's CreateSessionsTable1764000000000 to the 0.2.0 schema, and

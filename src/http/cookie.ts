@@ -1,4 +1,4 @@
-import type { ResolvedSessionOptions } from './session.options.js';
+import type { ResolvedSessionOptions } from '../options.js';
 
 export type CookieLookup = { kind: 'absent' } | { kind: 'invalid' } | { kind: 'value'; value: string };
 

@@ -1,5 +1,5 @@
-import type { SessionStore } from './stores/session.store.js';
-import type { SessionEvent } from './session.events.js';
+import type { SessionStore } from './stores/store.js';
+import type { SessionEvent } from './session/events.js';
 
 export interface SessionCookieOptions {
   /** Default '__Host-sid' when secure, path '/' and no domain; otherwise 'sid'. */
