@@ -1,7 +1,43 @@
 import { ServiceUnavailableException } from '@nestjs/common';
 
+const BRAND = Symbol.for('nestjs-lazy-session.error');
+
+/**
+ * What every error of this module is an instance of, so an application can tell them apart from its
+ * own with one `instanceof SessionError`. The store outage must also be a Nest HttpException (so any
+ * exception filter answers it 503), and a class has one parent: membership is by brand, not by chain.
+ */
+export class SessionError extends Error {
+  override readonly name: string = 'SessionError';
+  readonly [BRAND] = true;
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as { [BRAND]?: boolean })[BRAND] === true;
+  }
+}
+
+/** The module was configured in a way it refuses to start with (options, store, platform). */
+export class SessionOptionsError extends SessionError {
+  override readonly name = 'SessionOptionsError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message.startsWith('nestjs-lazy-session: ') ? message : `nestjs-lazy-session: ${message}`, options);
+  }
+}
+
+/** The session was asked for where no request is being handled (start-up, timers, queue workers). */
+export class SessionNotInRequestError extends SessionError {
+  override readonly name = 'SessionNotInRequestError';
+  constructor() {
+    super(
+      'nestjs-lazy-session: no current request. The session is available only while an HTTP request is handled ' +
+        '(in a controller, guard, interceptor, pipe or a service they call) and only when SessionModule is imported; ' +
+        'not at start-up, in timers or in queue workers.',
+    );
+  }
+}
+
 /** A set() would take the session's serialized data past maxDataBytes; nothing was changed. */
-export class SessionDataTooLargeError extends Error {
+export class SessionDataTooLargeError extends SessionError {
   override readonly name = 'SessionDataTooLargeError';
   constructor(readonly key: string, readonly bytes: number, readonly limit: number, what = 'the session data (maxDataBytes)') {
     super(`setting '${key}' would make ${what} ${bytes} bytes, over the limit of ${limit}`);
@@ -13,6 +49,7 @@ export class SessionDataTooLargeError extends Error {
  * session is answered "Service Unavailable" by Nest's own exception handling, whoever awaited it.
  */
 export class SessionStoreUnavailableError extends ServiceUnavailableException {
+  readonly [BRAND] = true;
   constructor(readonly operation: string, options?: { cause?: unknown }) {
     super('Session store unavailable', { cause: options?.cause, description: 'Service Unavailable' });
   }
@@ -22,6 +59,6 @@ export class SessionStoreUnavailableError extends ServiceUnavailableException {
  * The store cannot do this by design (the cookie store cannot list or end sessions server-side).
  * A configuration error, never turned into a 503.
  */
-export class SessionStoreUnsupportedError extends Error {
+export class SessionStoreUnsupportedError extends SessionError {
   override readonly name = 'SessionStoreUnsupportedError';
 }

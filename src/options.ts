@@ -1,5 +1,6 @@
 import type { SessionStore } from './stores/store.js';
 import type { SessionEvent } from './session/events.js';
+import { SessionOptionsError } from './errors.js';
 
 export interface SessionCookieOptions {
   /** Default '__Host-sid' when secure, path '/' and no domain; otherwise 'sid'. */
@@ -74,7 +75,7 @@ const DEFAULT_ABSOLUTE = 12 * 60 * MINUTE;
 export const MIN_SECRET_LENGTH = 32;
 
 function fail(message: string): never {
-  throw new Error(`nestjs-lazy-session: ${message}`);
+  throw new SessionOptionsError(message);
 }
 
 /** A whole number option; `unit` names what it counts in the message ('' for a plain count). */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { MemorySessionStore, RedisSessionStore, TypeOrmSessionStore, type SessionRecord, type SessionStore } from '../src/index.js';
+import { MemorySessionStore, RedisSessionStore, TypeOrmSessionStore, type SessionRecord, type UserIndexedSessionStore as SessionStore } from '../src/index.js';
 import { databaseTargets, openStore, REQUIRED, type Engine } from './support/databases.js';
 import { dropPrefix, keysUnder, newRedis, REDIS_PORT, redisMissing, testPrefix } from './support/redis.js';
 

@@ -3,6 +3,7 @@ import type { ExecutionContext } from '@nestjs/common';
 import { LazySession } from '../session/handle.js';
 import type { SessionRuntime } from '../session/runtime.js';
 import type { HeldRequest } from '../http/http.adapter.js';
+import { SessionNotInRequestError } from '../errors.js';
 
 /**
  * What the middleware records for one request: the platform's request and response, and the
@@ -56,19 +57,17 @@ export function contextOfExecution(execution: ExecutionContext): RequestContext 
   return ctx;
 }
 
-export const NOT_IN_REQUEST =
-  'nestjs-lazy-session: no current request. The session is available only while an HTTP request is handled ' +
-  '(in a controller, guard, interceptor, pipe or a service they call) and only when SessionModule is imported; ' +
-  'not at start-up, in timers or in queue workers.';
+/** The message of SessionNotInRequestError, for callers that match on it. */
+export const NOT_IN_REQUEST = new SessionNotInRequestError().message;
 
 export function sessionOfExecution(execution: ExecutionContext): LazySession {
   const ctx = contextOfExecution(execution);
-  if (!ctx) throw new Error(NOT_IN_REQUEST);
+  if (!ctx) throw new SessionNotInRequestError();
   return ctx.session;
 }
 
 export function currentSession(): LazySession {
   const ctx = requestContextStorage.getStore();
-  if (!ctx) throw new Error(NOT_IN_REQUEST);
+  if (!ctx) throw new SessionNotInRequestError();
   return ctx.session;
 }

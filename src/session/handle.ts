@@ -403,7 +403,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     this.rt.emit('login', handle, login.userId);
     const max = this.rt.options.maxSessionsPerUser;
     if (!Number.isFinite(max)) return;
-    const sessions = await this.rt.call('listByUser', () => this.rt.store.listByUser(login.userId));
+    const sessions = await this.rt.call('listByUser', () => this.rt.indexed.listByUser(login.userId));
     const now = Date.now();
     const live = sessions.filter((s) => !this.rt.isExpired(s, now));
     if (live.length <= max) return;

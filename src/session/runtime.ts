@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { ResolvedSessionOptions } from '../options.js';
-import type { SessionStore, StoredSessionSummary } from '../stores/store.js';
+import { isUserIndexed, type SessionStore, type StoredSessionSummary, type UserIndexedSessionStore } from '../stores/store.js';
 import type { SessionEventType } from './events.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from '../constants.js';
 import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from '../errors.js';
@@ -76,6 +76,12 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
         },
       );
     });
+  }
+
+  /** The store's user index; a store without one answers SessionStoreUnsupportedError. */
+  get indexed(): UserIndexedSessionStore {
+    if (isUserIndexed(this.store)) return this.store;
+    throw new SessionStoreUnsupportedError(`${this.store.constructor.name} keeps no index of sessions by user: use a store that does (TypeOrmSessionStore, RedisSessionStore) to list or end a user's sessions.`);
   }
 
   isExpired(s: { createdAt: number; lastSeenAt: number; expiresAt: number }, now: number): boolean {

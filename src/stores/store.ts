@@ -52,8 +52,8 @@ export interface StoredSessionSummary {
 }
 
 /**
- * The contract every store meets. Every method is one atomic step in the store: a write to a
- * session that another request destroyed or rotated meanwhile must not bring it back.
+ * The contract every server-side store meets. Every method is one atomic step in the store: a write
+ * to a session that another request destroyed or rotated meanwhile must not bring it back.
  */
 export interface SessionStore {
   /** The stored session under this id, or null. Expiry is judged by the caller. */
@@ -67,12 +67,6 @@ export interface SessionStore {
   update(id: string, patch: SessionPatch): Promise<boolean>;
   /** Delete; the deleted session's summary, or null when there was none. */
   destroy(id: string): Promise<StoredSessionSummary | null>;
-  /** The sessions of one user, in any order, expired ones included. */
-  listByUser(userId: string): Promise<StoredSessionSummary[]>;
-  /** Delete a user's sessions, all but `exceptId` when given; the deleted sessions' summaries. */
-  destroyByUser(userId: string, exceptId?: string): Promise<StoredSessionSummary[]>;
-  /** Delete by handle; the deleted session's summary, or null. */
-  destroyByHandle(handle: string): Promise<StoredSessionSummary | null>;
   /** Delete every session whose expiresAt is at or before `now`, in bounded batches. */
   prune(now: number, onBatch?: (removed: StoredSessionSummary[]) => void): Promise<number>;
   /**
@@ -92,6 +86,26 @@ export interface SessionStore {
   close?(): Promise<void>;
   /** Present on a store that keeps the whole session in the cookie instead (CookieSessionStore). */
   readonly inCookie?: CookieCarrier;
+}
+
+/**
+ * A store that also indexes sessions by user: what SessionManager and `maxSessionsPerUser` need.
+ * Optional, as Spring Session's FindByIndexNameSessionRepository is: the module checks for it once
+ * at start-up and refuses to start when a feature that needs it is used with a store that lacks it.
+ */
+export interface UserIndexedSessionStore extends SessionStore {
+  /** The sessions of one user, in any order, expired ones included. */
+  listByUser(userId: string): Promise<StoredSessionSummary[]>;
+  /** Delete a user's sessions, all but `exceptId` when given; the deleted sessions' summaries. */
+  destroyByUser(userId: string, exceptId?: string): Promise<StoredSessionSummary[]>;
+  /** Delete by handle; the deleted session's summary, or null. */
+  destroyByHandle(handle: string): Promise<StoredSessionSummary | null>;
+}
+
+/** Whether a store has the user index (all three methods). */
+export function isUserIndexed(store: SessionStore): store is UserIndexedSessionStore {
+  const s = store as Partial<UserIndexedSessionStore>;
+  return typeof s.listByUser === 'function' && typeof s.destroyByUser === 'function' && typeof s.destroyByHandle === 'function';
 }
 
 /** The module's resolved timeouts, in milliseconds. */

@@ -1,4 +1,4 @@
-import type { SessionStore } from '../../src/index.js';
+import type { UserIndexedSessionStore as SessionStore } from '../../src/index.js';
 
 type Method = 'load' | 'create' | 'update' | 'destroy' | 'listByUser' | 'destroyByUser' | 'destroyByHandle' | 'prune';
 const METHODS: Method[] = ['load', 'create', 'update', 'destroy', 'listByUser', 'destroyByUser', 'destroyByHandle', 'prune'];
