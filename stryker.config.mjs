@@ -17,7 +17,8 @@ export default {
     'src/nest/guard.ts', // the guard
     'src/nest/decorators.ts', // the decorators
     'src/session/handle.ts', // the session lifecycle: load, login, rotate, logout, expiry
-    'src/session/runtime.ts', // expiry arithmetic, bounded store calls, events
+    'src/session/runtime.ts', // expiry arithmetic, events, the sweeper
+    'src/session/guarded-store.ts', // store calls bounded in time, failures answered 503
     'src/crypto/seal.ts', // sealing
     'src/stores/cookie.store.ts', // the sealed cookie as the store
   ],

@@ -39,7 +39,7 @@ export class SessionManager {
     const except = options.except === 'current' ? this.currentId() : undefined;
     if (options.except !== undefined && options.except !== 'current') throw new TypeError("destroyAllForUser: options.except can only be 'current'");
     if (!mayOwnSessions(userId)) return 0;
-    const removed = await this.rt.call('destroyByUser', () => this.rt.indexed.destroyByUser(userId, except));
+    const removed = await this.rt.sessions.destroyByUser(userId, except);
     this.rt.emitAll('destroyed', removed);
     return removed.length;
   }
@@ -60,7 +60,7 @@ export class SessionManager {
       const mine = await this.sessionsOf(options.userId!);
       if (!mine.some((s) => s.handle === handle)) return false;
     }
-    const removed = await this.rt.call('destroyByHandle', () => this.rt.indexed.destroyByHandle(handle));
+    const removed = await this.rt.sessions.destroyByHandle(handle);
     if (removed) this.rt.emit('destroyed', removed.handle, removed.userId);
     return removed !== null;
   }
@@ -73,7 +73,7 @@ export class SessionManager {
   /** A user's stored sessions; none, without a query, for an id that login() would have refused. */
   private sessionsOf(userId: string): Promise<StoredSessionSummary[]> {
     if (!mayOwnSessions(userId)) return Promise.resolve([]);
-    return this.rt.call('listByUser', () => this.rt.indexed.listByUser(userId));
+    return this.rt.sessions.listByUser(userId);
   }
 
   private info(r: StoredSessionSummary, currentId: string | undefined): SessionInfo {

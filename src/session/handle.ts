@@ -125,14 +125,14 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     // A bad signature costs no query, and a client-chosen id is never adopted.
     if (token === undefined) return;
     const id = storeKey(token);
-    const record = await this.rt.call('load', () => this.rt.store.load(id));
+    const record = await this.rt.sessions.load(id);
     if (!record) {
       this.clearCookie = true;
       return;
     }
     if (this.rt.isExpired(record, Date.now())) {
       this.clearCookie = true;
-      const removed = await this.rt.call('destroy', () => this.rt.store.destroy(id));
+      const removed = await this.rt.sessions.destroy(id);
       if (removed) this.rt.emit('expired', removed.handle, removed.userId);
       return;
     }
@@ -265,7 +265,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     if (id !== undefined) {
       // Deleted at once, not at commit: a logout holds even if the handler fails afterwards, and
       // a write still in flight in another request finds no row to bring back.
-      const removed = await this.rt.call('destroy', () => this.rt.store.destroy(id));
+      const removed = await this.rt.sessions.destroy(id);
       if (removed) this.rt.emit(type, removed.handle, removed.userId);
     }
     if (this.hadCookie) this.clearCookie = true;
@@ -367,7 +367,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       if (this.unsets.size > 0) patch.unset = [...this.unsets];
     }
     if (this.pendingLogin) patch.login = this.pendingLogin;
-    const stored = await this.rt.call('update', () => this.rt.store.update(record.id, patch));
+    const stored = await this.rt.sessions.update(record.id, patch);
     // Destroyed, expired or rotated by another request meanwhile: nothing is brought back, and the
     // cookie is left alone (the other request may have just sent the client its new one).
     if (!stored) return;
@@ -392,7 +392,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       authAt: login?.authAt ?? null,
       remember: login?.remember ?? false,
     };
-    await this.rt.call('create', () => this.rt.store.create(record));
+    await this.rt.sessions.create(record);
     this.sendCookie(signToken(token, this.rt.options.secrets[0]), record, now);
     this.rt.emit('created', record.handle, record.userId);
     if (login) await this.afterLogin(record.handle, record.id);
@@ -403,14 +403,14 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     this.rt.emit('login', handle, login.userId);
     const max = this.rt.options.maxSessionsPerUser;
     if (!Number.isFinite(max)) return;
-    const sessions = await this.rt.call('listByUser', () => this.rt.indexed.listByUser(login.userId));
+    const sessions = await this.rt.sessions.listByUser(login.userId);
     const now = Date.now();
     const live = sessions.filter((s) => !this.rt.isExpired(s, now));
     if (live.length <= max) return;
     // The ones that logged in first go; never the session that is logging in now.
     const others = live.filter((s) => s.id !== id).sort((a, b) => (a.authAt ?? a.createdAt) - (b.authAt ?? b.createdAt));
     for (const s of others.slice(0, live.length - max)) {
-      const removed = await this.rt.call('destroy', () => this.rt.store.destroy(s.id));
+      const removed = await this.rt.sessions.destroy(s.id);
       if (removed) this.rt.emit('destroyed', removed.handle, removed.userId);
     }
   }

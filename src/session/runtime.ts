@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import type { ResolvedSessionOptions } from '../options.js';
-import { isUserIndexed, type SessionStore, type StoredSessionSummary, type UserIndexedSessionStore } from '../stores/store.js';
+import type { SessionStore, StoredSessionSummary } from '../stores/store.js';
+import { GuardedStore } from './guarded-store.js';
 import type { SessionEventType } from './events.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from '../constants.js';
-import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from '../errors.js';
 import { CookieWriter } from '../http/cookie.js';
 import type { SessionHttpAdapter } from '../http/http.adapter.js';
 import { ExpressHttpAdapter } from '../http/express.adapter.js';
@@ -15,6 +15,8 @@ import { ExpressHttpAdapter } from '../http/express.adapter.js';
 @Injectable()
 export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
   readonly cookies: CookieWriter;
+  /** The store behind its guard: bounded in time, failures logged and answered 503. */
+  readonly sessions: GuardedStore;
   /** Chosen at init, when the application's platform is known (SessionBootstrap). */
   http: SessionHttpAdapter = new ExpressHttpAdapter();
   /** Whether requests run inside AsyncLocalStorage, for CurrentSession (SessionBootstrap). */
@@ -29,6 +31,7 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
     @Inject(SESSION_STORE_OWNED) private readonly ownsStore: boolean,
   ) {
     this.cookies = new CookieWriter(options.cookie);
+    this.sessions = new GuardedStore(store, options.storeTimeout, this.logger);
   }
 
   async onModuleInit(): Promise<void> {
@@ -51,37 +54,6 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
     this.sweeper = undefined;
     await this.sweeping;
     if (this.ownsStore) await this.store.close?.();
-  }
-
-  /** A store call bounded in time; any failure becomes SessionStoreUnavailableError (503). */
-  call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new SessionStoreUnavailableError(`${operation}: no answer within ${this.options.storeTimeout} ms`)), this.options.storeTimeout);
-      let p: Promise<T>;
-      try {
-        p = fn();
-      } catch (err) {
-        p = Promise.reject(err);
-      }
-      p.then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (err) => {
-          clearTimeout(timer);
-          if (err instanceof SessionStoreUnsupportedError) return reject(err);
-          this.logger.warn(`session store ${operation} failed: ${(err as Error)?.message ?? String(err)}`);
-          reject(err instanceof SessionStoreUnavailableError ? err : new SessionStoreUnavailableError(operation, { cause: err }));
-        },
-      );
-    });
-  }
-
-  /** The store's user index; a store without one answers SessionStoreUnsupportedError. */
-  get indexed(): UserIndexedSessionStore {
-    if (isUserIndexed(this.store)) return this.store;
-    throw new SessionStoreUnsupportedError(`${this.store.constructor.name} keeps no index of sessions by user: use a store that does (TypeOrmSessionStore, RedisSessionStore) to list or end a user's sessions.`);
   }
 
   isExpired(s: { createdAt: number; lastSeenAt: number; expiresAt: number }, now: number): boolean {
@@ -113,8 +85,7 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
 
   /** Removes expired sessions; each is reported as 'expired'. */
   async prune(): Promise<number> {
-    // Not bounded by storeTimeout: a large backlog takes many batches, and no request waits on it.
-    return this.store.prune(Date.now(), (batch) => this.emitAll('expired', batch));
+    return this.sessions.prune(Date.now(), (batch) => this.emitAll('expired', batch));
   }
 }
 

@@ -3,7 +3,8 @@ import { Logger } from '@nestjs/common';
 import { MemorySessionStore } from '../../src/stores/memory.store.js';
 import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from '../../src/errors.js';
 import type { SessionEvent } from '../../src/session/events.js';
-import type { StoredSessionSummary } from '../../src/stores/store.js';
+import type { SessionRecord, SessionStore, StoredSessionSummary, UserIndexedSessionStore } from '../../src/stores/store.js';
+import { GuardedStore } from '../../src/session/guarded-store.js';
 import { SessionRuntime } from '../../src/session/runtime.js';
 import { resolveSessionOptions, type SessionModuleOptions } from '../../src/options.js';
 import { SECRET } from './support/harness.js';
@@ -40,13 +41,21 @@ describe('expiry arithmetic', () => {
   });
 });
 
-describe('bounded store calls', () => {
-  it('passes the value through', async () => {
-    await expect(runtime().call('load', async () => 42)).resolves.toBe(42);
+describe('the guarded store: bounded calls, failures logged and answered 503', () => {
+  /** A store whose one method does what the test says; the others are never called. */
+  const storeWith = (method: keyof UserIndexedSessionStore, impl: (...args: unknown[]) => Promise<unknown>) =>
+    Object.assign(new MemorySessionStore(), { [method]: impl }) as UserIndexedSessionStore;
+  const guarded = (store: SessionStore, timeout = 5000) => new GuardedStore(store, timeout, new Logger('SessionModule'));
+
+  it('passes the value and the arguments through', async () => {
+    const seen: unknown[] = [];
+    const store = storeWith('destroyByUser', async (...args) => (seen.push(args), []));
+    await expect(guarded(store).destroyByUser('u1', 'keep')).resolves.toEqual([]);
+    expect(seen).toEqual([['u1', 'keep']]);
   });
 
   it('a call with no answer within storeTimeout rejects with SessionStoreUnavailableError naming it', async () => {
-    const err = (await runtime({ storeTimeout: 20 }).call('load', never).catch((e: unknown) => e)) as SessionStoreUnavailableError;
+    const err = (await guarded(storeWith('load', never), 20).load('x').catch((e: unknown) => e)) as SessionStoreUnavailableError;
     expect(err).toBeInstanceOf(SessionStoreUnavailableError);
     expect(err.getStatus()).toBe(503);
     expect(err.operation).toBe('load: no answer within 20 ms');
@@ -55,36 +64,53 @@ describe('bounded store calls', () => {
   it('a failure, thrown or rejected, becomes SessionStoreUnavailableError with the cause, and is logged', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const cause = new Error('connection refused');
-    const rt = runtime();
-    const rejected = (await rt.call('update', () => Promise.reject(cause)).catch((e: unknown) => e)) as SessionStoreUnavailableError;
+    const rejected = (await guarded(storeWith('update', () => Promise.reject(cause))).update('x', { handle: 'h', lastSeenAt: 1, expiresAt: 2 }).catch((e: unknown) => e)) as SessionStoreUnavailableError;
     expect(rejected).toBeInstanceOf(SessionStoreUnavailableError);
     expect(rejected.operation).toBe('update');
     expect(rejected.cause).toBe(cause);
-    const thrown = (await rt.call('create', () => {
-      throw cause;
-    }).catch((e: unknown) => e)) as SessionStoreUnavailableError;
+    const thrown = (await guarded(
+      storeWith('create', () => {
+        throw cause;
+      }),
+    )
+      .create({} as SessionRecord)
+      .catch((e: unknown) => e)) as SessionStoreUnavailableError;
     expect(thrown).toBeInstanceOf(SessionStoreUnavailableError);
     expect(thrown.operation).toBe('create');
     expect(warn.mock.calls.map((c) => c[0])).toEqual(['session store update failed: connection refused', 'session store create failed: connection refused']);
     // Logged under the module's name.
     expect((warn.mock.contexts[0] as { context?: string }).context).toBe('SessionModule');
     // Whatever was thrown, even without a message.
-    await rt.call('prune', () => Promise.reject('plain string')).catch(() => undefined);
-    await rt.call('prune', () => Promise.reject(null)).catch(() => undefined);
-    expect(warn.mock.calls.slice(2).map((c) => c[0])).toEqual(['session store prune failed: plain string', 'session store prune failed: null']);
+    await guarded(storeWith('destroy', () => Promise.reject('plain string'))).destroy('x').catch(() => undefined);
+    await guarded(storeWith('listByUser', () => Promise.reject(null))).listByUser('u').catch(() => undefined);
+    expect(warn.mock.calls.slice(2).map((c) => c[0])).toEqual(['session store destroy failed: plain string', 'session store listByUser failed: null']);
   });
 
   it('an error that is already SessionStoreUnavailableError is passed on as it is', async () => {
     jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const own = new SessionStoreUnavailableError('inner');
-    await expect(runtime().call('load', () => Promise.reject(own))).rejects.toBe(own);
+    await expect(guarded(storeWith('destroyByHandle', () => Promise.reject(own))).destroyByHandle('h')).rejects.toBe(own);
   });
 
   it('SessionStoreUnsupportedError is a configuration error: passed on, not turned into a 503, not logged', async () => {
     const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const unsupported = new SessionStoreUnsupportedError('cannot');
-    await expect(runtime().call('listByUser', () => Promise.reject(unsupported))).rejects.toBe(unsupported);
+    await expect(guarded(storeWith('listByUser', () => Promise.reject(unsupported))).listByUser('u')).rejects.toBe(unsupported);
+    // A store without the user index answers the same, before any store call.
+    const plain: SessionStore = { load: async () => null, create: async () => undefined, update: async () => false, destroy: async () => null, prune: async () => 0 };
+    for (const call of [(g: GuardedStore) => g.listByUser('u'), (g: GuardedStore) => g.destroyByUser('u'), (g: GuardedStore) => g.destroyByHandle('h')]) {
+      await expect(call(guarded(plain))).rejects.toThrow(/keeps no index of sessions by user/);
+    }
     expect(warn).not.toHaveBeenCalled();
+  });
+
+  it('prune is not bounded by storeTimeout: a long backlog is not cut off', async () => {
+    let release!: (n: number) => void;
+    const store = storeWith('prune', () => new Promise<number>((r) => (release = r)));
+    const pruning = guarded(store, 10).prune(0, () => undefined);
+    await new Promise((r) => setTimeout(r, 40));
+    release(7);
+    await expect(pruning).resolves.toBe(7);
   });
 });
 
