@@ -48,7 +48,7 @@ export class SessionAuthGuard implements CanActivate {
     const ctx = contextOfExecution(context);
     if (!ctx) throw new Error('nestjs-lazy-session: SessionAuthGuard needs SessionModule to be imported');
     // Private responses, the 401 included, must not be kept by caches.
-    ctx.rt.http.setHeader(ctx.res, 'Cache-Control', 'no-store');
+    ctx.http.setHeader(ctx.res, 'Cache-Control', 'no-store');
     const { userId, authAt } = await ctx.session.authInfo();
     if (userId === undefined) throw new UnauthorizedException('Authentication required');
     if (access.maxAuthAge !== undefined && (authAt === undefined || Date.now() - authAt > access.maxAuthAge)) {

@@ -2,17 +2,22 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ExecutionContext } from '@nestjs/common';
 import { LazySession } from '../session/handle.js';
 import type { SessionRuntime } from '../session/runtime.js';
-import type { HeldRequest } from '../http/http.adapter.js';
+import type { HeldRequest, SessionHttpAdapter } from '../http/http.adapter.js';
+import type { SessionRequestIO } from '../session/request-io.js';
 import { SessionNotInRequestError } from '../errors.js';
 
 /**
  * What the middleware records for one request: the platform's request and response, and the
  * session handle once somebody asks for it. Deliberately tiny: most requests never go further.
  */
-export class RequestContext implements HeldRequest {
+export class RequestContext implements HeldRequest, SessionRequestIO {
   private handle: LazySession | undefined = undefined;
   /** Middleware sees the platform's raw response; guards and decorators swap in the richer one. */
   constructor(readonly rt: SessionRuntime, readonly req: unknown, public res: unknown) {}
+
+  get http(): SessionHttpAdapter {
+    return this.rt.http;
+  }
 
   /** The session of this request, made on first demand and shared by every caller. */
   get session(): LazySession {

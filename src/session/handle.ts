@@ -1,6 +1,6 @@
 import { ForbiddenException } from '@nestjs/common';
 import type { SessionRuntime } from './runtime.js';
-import type { RequestContext } from '../request/context.js';
+import type { SessionRequestIO } from './request-io.js';
 import type { CookieCarrier, SessionPatch, SessionRecord } from '../stores/store.js';
 import { findCookie } from '../http/cookie.js';
 import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from '../crypto/token.js';
@@ -78,7 +78,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   /** The cookie store's handle for a session made in this request. */
   private newHandle: string | undefined;
 
-  constructor(private readonly rt: SessionRuntime, private readonly ctx: RequestContext) {}
+  constructor(private readonly rt: SessionRuntime, private readonly ctx: SessionRequestIO) {}
 
   private load(): Promise<void> {
     if (this.loading === undefined) {
@@ -96,8 +96,8 @@ export class LazySession implements SessionHandle<Record<never, never>> {
    * are served and pay nothing.
    */
   private refuseCrossSite(): void {
-    const { http, options } = this.rt;
-    const req = this.ctx.req;
+    const { options } = this.rt;
+    const { http, req } = this.ctx;
     if (!options.csrf || !isStateChanging(http.method(req))) return;
     const site = headerText(http.header(req, 'sec-fetch-site'));
     const origin = headerText(http.header(req, 'origin'));
@@ -108,13 +108,15 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   /** First use in this request: the response now depends on the cookie, and must wait for commit(). */
   private begin(): void {
-    const { http } = this.rt;
+    const { http } = this.ctx;
     http.addVary(this.ctx.res, 'Cookie');
-    http.holdResponse(this.ctx.res, (status) => this.ctx.beforeSend(status));
+    // Stored unless the request ends in a 5xx.
+    http.holdResponse(this.ctx.res, (status) => (status < 500 ? this.commit() : undefined));
   }
 
   private async doLoad(): Promise<void> {
-    const { http, options } = this.rt;
+    const { options } = this.rt;
+    const { http } = this.ctx;
     this.begin();
     const found = findCookie(http.header(this.ctx.req, 'cookie'), options.cookie.name);
     if (found.kind === 'absent') return;
@@ -234,7 +236,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     if (this.record) return this.record.id;
     // Which session is the caller's is itself a use of the session.
     this.refuseCrossSite();
-    const found = findCookie(this.rt.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name);
+    const found = findCookie(this.ctx.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name);
     const token = found.kind === 'value' ? verifyCookieValue(found.value, this.rt.options.secrets) : undefined;
     return token === undefined ? undefined : storeKey(token);
   }
@@ -258,7 +260,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       // Ending needs no load: the verified cookie names the row to delete.
       this.loading = Promise.resolve();
       this.begin();
-      this.hadCookie = findCookie(this.rt.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name).kind !== 'absent';
+      this.hadCookie = findCookie(this.ctx.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name).kind !== 'absent';
       id = this.cookieSessionId();
     }
     this.resetToNew();
@@ -424,14 +426,15 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   private sendCookie(value: string, s: { createdAt: number; remember: boolean }, now: number): void {
-    const { http, cookies } = this.rt;
+    const { cookies } = this.rt;
+    const { http } = this.ctx;
     http.addSetCookie(this.ctx.res, cookies.set(value, this.cookieMaxAge(s, now)));
     http.setHeader(this.ctx.res, 'Cache-Control', 'no-store');
   }
 
   private sendClear(): void {
-    this.rt.http.addSetCookie(this.ctx.res, this.rt.cookies.clear());
-    this.rt.http.setHeader(this.ctx.res, 'Cache-Control', 'no-store');
+    this.ctx.http.addSetCookie(this.ctx.res, this.rt.cookies.clear());
+    this.ctx.http.setHeader(this.ctx.res, 'Cache-Control', 'no-store');
   }
 }
 

@@ -1,0 +1,12 @@
+import type { SessionHttpAdapter } from '../http/http.adapter.js';
+
+/**
+ * The one request a session belongs to, as the session sees it: the platform's request and response
+ * and the adapter that reads and writes them. The session needs nothing more of the request layer,
+ * which is what keeps the arrow from request/ to session/ one way.
+ */
+export interface SessionRequestIO {
+  readonly req: unknown;
+  readonly res: unknown;
+  readonly http: SessionHttpAdapter;
+}
