@@ -4,30 +4,57 @@
 // file and every surviving mutant, each either explained by reports/equivalent-mutants.json or
 // marked UNEXPLAINED. `node scripts/mutate.mjs --report-only` rewrites the report from the last run.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const jsonPath = join(root, 'reports/mutation/mutation.json');
+const partsDir = join(root, 'reports/mutation/parts');
 const equivalentsPath = join(root, 'reports/equivalent-mutants.json');
 const outPath = join(root, 'reports/mutation.md');
-const reportOnly = process.argv.includes('--report-only');
+const args = process.argv.slice(2);
+const reportOnly = args.includes('--report-only');
+// `--part NAME --mutate a.ts,b.ts`: mutate some files only, kept as a named part; the report merges the
+// parts (the newest part wins for a file). A full run (no --part) drops every part.
+const partAt = args.indexOf('--part');
+const part = partAt >= 0 ? args[partAt + 1] : undefined;
+const strykerArgs = args.filter((a, i) => a !== '--report-only' && i !== partAt && i !== partAt + 1);
 
-let runtime = 'not measured (--report-only)';
 if (!reportOnly) {
   const t0 = Date.now();
-  const run = spawnSync('npx', ['stryker', 'run', ...process.argv.slice(2)], { cwd: root, stdio: 'inherit' });
+  const run = spawnSync('npx', ['stryker', 'run', ...strykerArgs], { cwd: root, stdio: 'inherit' });
   const seconds = Math.round((Date.now() - t0) / 1000);
-  runtime = `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
   if (run.status !== 0) {
     console.error(`stryker failed (exit ${run.status}); reports/mutation.md not rewritten`);
     process.exit(run.status ?? 1);
   }
+  const meta = { runtime: `${Math.floor(seconds / 60)} min ${seconds % 60} s`, at: new Date().toISOString() };
+  if (part) {
+    mkdirSync(partsDir, { recursive: true });
+    renameSync(jsonPath, join(partsDir, `${part}.json`));
+    writeFileSync(join(partsDir, `${part}.meta.json`), JSON.stringify(meta));
+  } else {
+    rmSync(partsDir, { recursive: true, force: true });
+    writeFileSync(`${jsonPath}.meta.json`, JSON.stringify(meta));
+  }
 }
 
-if (!existsSync(jsonPath)) throw new Error(`no ${jsonPath}: run npm run mutate first`);
-const report = JSON.parse(readFileSync(jsonPath, 'utf8'));
+/** The runs the report is made of: the full run's JSON, or the parts, oldest first. */
+function runs() {
+  const parts = existsSync(partsDir) ? readdirSync(partsDir).filter((f) => f.endsWith('.json') && !f.endsWith('.meta.json')) : [];
+  const list = parts.length
+    ? parts.map((f) => ({ name: f.slice(0, -5), json: join(partsDir, f), meta: join(partsDir, `${f.slice(0, -5)}.meta.json`) }))
+    : [{ name: 'full run', json: jsonPath, meta: `${jsonPath}.meta.json` }];
+  for (const r of list) if (!existsSync(r.json)) throw new Error(`no ${r.json}: run npm run mutate first`);
+  return list
+    .map((r) => ({ ...r, meta: existsSync(r.meta) ? JSON.parse(readFileSync(r.meta, 'utf8')) : { runtime: 'not measured', at: '' } }))
+    .sort((a, b) => a.meta.at.localeCompare(b.meta.at));
+}
+const made = runs();
+const report = { files: {} };
+for (const r of made) Object.assign(report.files, JSON.parse(readFileSync(r.json, 'utf8')).files);
+const runtime = made.map((r) => `${r.name}: ${r.meta.runtime}${r.meta.at ? ` (${r.meta.at.slice(0, 16)}Z)` : ''}`).join('; ');
 /**
  * [{ file, mutator, original, replacement, line?, reason }]: matched by text, not by line number, so edits
  * elsewhere keep them; `line` (the trimmed source line the mutant starts on) tells apart equal snippets.
@@ -95,7 +122,7 @@ lines.push('Written by `npm run mutate` (scripts/mutate.mjs) from Stryker\'s JSO
 lines.push('Mutated: the modules listed in `stryker.config.mjs` (`mutate`); tests: the unit specs `test/unit/**` (jest.unit.config.js).');
 lines.push('');
 lines.push(`- Generated: ${new Date().toISOString()}`);
-lines.push(`- Stryker run time (wall clock, this machine): ${runtime}`);
+lines.push(`- Stryker runs (wall clock, this machine): ${runtime}`);
 lines.push('- Score = killed (incl. timeouts) / all mutants that ran or had no coverage. "Score without equivalents" leaves out');
 lines.push('  the surviving mutants listed, with their reason, in `reports/equivalent-mutants.json`.');
 lines.push('');
