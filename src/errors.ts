@@ -6,14 +6,23 @@ const BRAND = Symbol.for('nestjs-lazy-session.error');
  * What every error of this module is an instance of, so an application can tell them apart from its
  * own with one `instanceof SessionError`. The store outage must also be a Nest HttpException (so any
  * exception filter answers it 503), and a class has one parent: membership is by brand, not by chain.
+ * The brand is a registered symbol so that two copies of the package (a monorepo's duplicate install)
+ * still recognise each other's errors.
  */
 export class SessionError extends Error {
   override readonly name: string = 'SessionError';
   readonly [BRAND] = true;
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && (value as { [BRAND]?: boolean })[BRAND] === true;
+    // Subclasses inherit this static: only the base answers by brand, or every subclass would claim
+    // its siblings (a SessionNotInRequestError would be `instanceof SessionOptionsError`).
+    if (this !== SessionError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return isBranded(value);
   }
+}
+
+function isBranded(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { [BRAND]?: boolean })[BRAND] === true;
 }
 
 /** The module was configured in a way it refuses to start with (options, store, platform). */

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { TypeOrmSessionStore } from '../stores/typeorm/typeorm.store.js';
+import { SessionOptionsError } from '../errors.js';
 
 /** The packages the default store needs: optional peers, so only apps that use it install them. */
 const NEEDS = ['typeorm', 'better-sqlite3'] as const;
@@ -14,7 +15,7 @@ async function loadDependencies(): Promise<{ typeorm: typeof import('typeorm'); 
   const loaded = await Promise.all(NEEDS.map((name) => import(name).catch((err: unknown) => (notFound(err, name) ? undefined : Promise.reject(err)))));
   const missing = NEEDS.filter((_, i) => loaded[i] === undefined);
   if (missing.length > 0) {
-    throw new Error(
+    throw new SessionOptionsError(
       `nestjs-lazy-session: the default store (embedded SQLite) needs ${missing.join(' and ')}: run \`npm install ${missing.join(' ')}\`, ` +
         'or give SessionModule a store (RedisSessionStore, CookieSessionStore, or TypeOrmSessionStore over your own DataSource).',
     );
