@@ -1,4 +1,5 @@
 export { SessionModule } from './module/session.module.js';
+export { SESSION_STORE } from './constants.js';
 export type { SessionModuleOptions, SessionCookieOptions, SessionCsrfOptions } from './options.js';
 export { Session, SessionValue, UserId, Authenticated, Public } from './nest/decorators.js';
 export { SessionAuthGuard, type AuthenticatedOptions } from './nest/guard.js';

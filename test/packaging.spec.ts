@@ -58,6 +58,7 @@ describe('packaging', () => {
     'MemorySessionStore',
     'Public',
     'RedisSessionStore',
+    'SESSION_STORE',
     'Session',
     'SessionAuthGuard',
     'SessionDataTooLargeError',
