@@ -2,46 +2,114 @@ import type { SessionStore } from './stores/store.js';
 import type { SessionEvent } from './session/events.js';
 import { SessionOptionsError } from './errors.js';
 
+/** The session cookie's attributes; the defaults are the strictest a browser app works with. */
 export interface SessionCookieOptions {
-  /** Default '__Host-sid' when secure, path '/' and no domain; otherwise 'sid'. */
+  /**
+   * Cookie name. Default '__Host-sid' when `secure`, `path` '/' and no `domain` (the browser then
+   * refuses it from a subdomain or over http); otherwise 'sid'. A '__Host-' or '__Secure-' name
+   * that its attributes do not allow stops start-up.
+   */
   name?: string;
-  /** Default true, whatever the request's protocol (no guessing behind proxies). */
+  /**
+   * Default true, whatever the request's protocol: no guessing behind proxies. Set false only for
+   * plain-http development on hosts other than localhost.
+   */
   secure?: boolean;
-  /** Default true. */
+  /** Default true: scripts cannot read the cookie. */
   httpOnly?: boolean;
-  /** Default 'lax'. */
+  /** Default 'lax'. 'none' requires `secure`. */
   sameSite?: 'lax' | 'strict' | 'none';
   /** Default '/'. */
   path?: string;
-  /** Default none (host-only cookie). */
+  /** Default none: a host-only cookie. Set it only when subdomains need the session. */
   domain?: string;
-  /** Default none: a browser-session cookie. Never reaches past the session's absolute expiry. */
+  /**
+   * Milliseconds. Default none: a browser-session cookie. When set, capped by the session's
+   * remaining absolute lifetime.
+   */
   maxAge?: number;
 }
 
+/** The cross-site rule's settings (`csrf: { ... }`); see the README's "Cross-site requests". */
 export interface SessionCsrfOptions {
+  /**
+   * Other origins whose state-changing requests may use the session, e.g.
+   * 'https://app.example.com' (scheme, host and port; a trailing '/' and case are ignored).
+   * Default none: only the request's own origin. 'null' is never admitted.
+   */
   allowedOrigins?: string[];
 }
 
+/**
+ * `SessionModule.forRoot(options)` / `forRootAsync({ useFactory })`. Durations are milliseconds.
+ * Every option is checked at start-up: a bad value stops the application with a SessionOptionsError
+ * naming the option.
+ */
 export interface SessionModuleOptions {
+  /**
+   * Required: a string, or an array of strings, each at least 32 characters. The first signs new
+   * cookies and every one verifies, so you rotate by putting a new secret first and keeping the
+   * old one until its cookies have expired.
+   */
   secret: string | string[];
+  /**
+   * Where sessions are kept: any SessionStore (TypeOrmSessionStore, RedisSessionStore,
+   * CookieSessionStore, MemorySessionStore, your own). Default: an embedded SQLite file
+   * (`sqlitePath`), which needs `typeorm` and `better-sqlite3` installed.
+   */
   store?: SessionStore;
-  /** Default 30 minutes, or absoluteTimeout when only that is given and it is shorter. */
+  /**
+   * A session not used for this long is gone. Default 30 minutes, or `absoluteTimeout` when only
+   * that is given and it is shorter.
+   */
   idleTimeout?: number;
-  /** Default 12 hours, or idleTimeout when only that is given and it is longer. */
+  /**
+   * A session older than this is gone however it is used; id rotation never resets it. Default 12
+   * hours, or `idleTimeout` when only that is given and it is longer. An explicit `idleTimeout`
+   * above an explicit `absoluteTimeout` stops start-up.
+   */
   absoluteTimeout?: number;
+  /**
+   * An unmodified session's expiry is written back at most this often, so reads stay at one query.
+   * Default min(60 seconds, idleTimeout / 10); must be shorter than `idleTimeout`.
+   */
   touchInterval?: number;
-  /** Bytes of the session's JSON. Default 64 KiB. */
+  /**
+   * The largest JSON, in bytes, one session may hold: a set() past it rejects with
+   * SessionDataTooLargeError and changes nothing. Default 64 KiB (65536).
+   */
   maxDataBytes?: number;
+  /**
+   * A login beyond this many sessions ends the user's sessions that logged in first. Default
+   * unlimited. Needs a store that indexes sessions by user (not CookieSessionStore).
+   */
   maxSessionsPerUser?: number;
+  /**
+   * The cross-site rule: a state-changing request from another site may not use the session.
+   * Default true; `{ allowedOrigins }` admits other origins, false turns the rule off.
+   */
   csrf?: boolean | SessionCsrfOptions;
+  /**
+   * Lifecycle events (created, regenerated, login, logout, destroyed, expired). Default none. An
+   * error it throws or a promise it rejects is logged, never fails the request.
+   */
   onEvent?: (event: SessionEvent) => void | Promise<void>;
+  /** The session cookie's attributes; each has its own default (see SessionCookieOptions). */
   cookie?: SessionCookieOptions;
-  /** Upper bound on any one store call; past it the request gets 503. Default 5 s. */
+  /**
+   * Upper bound on any one store call; past it (or on any store error) a request that needs the
+   * session gets 503. Default 5 seconds.
+   */
   storeTimeout?: number;
-  /** How often expired sessions are swept from the store; 0 turns the sweeper off. Default 60 s. */
+  /**
+   * How often expired sessions are deleted from the store, in batches; 0 turns the sweeper off.
+   * Default 60 seconds. Its timer never keeps the process alive and stops on shutdown.
+   */
   pruneInterval?: number;
-  /** File of the embedded SQLite store used when no `store` is given. Default './sessions.sqlite'. */
+  /**
+   * File of the embedded SQLite store used when no `store` is given. Default 'sessions.sqlite'
+   * (in the working directory).
+   */
   sqlitePath?: string;
   /**
    * Run each request in AsyncLocalStorage, which CurrentSession and SessionManager need. Default:

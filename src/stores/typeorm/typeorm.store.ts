@@ -7,7 +7,7 @@ import { ENTITY_FAMILIES, SqlDialect, UpdateShape, sqlFamily, type SqlFamily } f
 export interface TypeOrmSessionStoreOptions {
   /** Table name; default 'sessions' (as SessionEntity and the migration). */
   tableName?: string;
-  /** Create the table and its indexes when missing, at the first use. Default false: run the migration. */
+  /** Create the table and its indexes when missing, at start-up (first use without the module). Default false: run the migration. */
   createTable?: boolean;
   /** Rows deleted per statement when pruning. Default 1000. */
   pruneBatchSize?: number;
