@@ -264,3 +264,15 @@ describe('architecture of src/', () => {
     expect(sizes.filter((c) => c.lines >= MAX_CLASS_LINES).map((c) => `${c.name} (${c.path}): ${c.lines} lines`)).toEqual([]);
   });
 });
+
+describe('the public surface', () => {
+  it("the README's API reference names every export of the root entry, types included", () => {
+    const index = ts.createSourceFile('index.ts', readFileSync(join(root, 'src/index.ts'), 'utf8'), ts.ScriptTarget.ES2022, true);
+    const names = index.statements.flatMap((s) => (ts.isExportDeclaration(s) && s.exportClause && ts.isNamedExports(s.exportClause) ? s.exportClause.elements.map((e) => e.name.text) : []));
+    expect(names.length).toBeGreaterThan(30);
+    const readme = readFileSync(join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('\n## API reference\n'), readme.indexOf('\n## ', readme.indexOf('\n## API reference\n') + 1));
+    const quoted = [...section.matchAll(/`([^`]+)`/g)].map((m) => m[1]).join(' ');
+    expect(names.filter((name) => !new RegExp(`\\b${name}\\b`).test(quoted))).toEqual([]);
+  });
+});
