@@ -87,11 +87,11 @@ export class SessionSealer {
   private readonly byKid = new Map<string, number[]>();
 
   constructor(secrets: readonly string[], readonly purpose: SealPurpose = 'at-rest') {
-    if (purpose !== 'at-rest' && purpose !== 'cookie') throw new SessionOptionsError(`nestjs-lazy-session: unknown seal purpose '${String(purpose)}'`);
+    if (purpose !== 'at-rest' && purpose !== 'cookie') throw new SessionOptionsError(`unknown seal purpose '${String(purpose)}'`);
     const option = purpose === 'cookie' ? 'CookieSessionStore keys' : 'encryptionKeys';
-    if (!Array.isArray(secrets) || secrets.length === 0) throw new SessionOptionsError(`nestjs-lazy-session: ${option} must be a non-empty array of strings`);
+    if (!Array.isArray(secrets) || secrets.length === 0) throw new SessionOptionsError(`${option} must be a non-empty array of strings`);
     for (const s of secrets) {
-      if (typeof s !== 'string' || s.length < 32) throw new SessionOptionsError(`nestjs-lazy-session: each of ${option} must be a string of at least 32 characters`);
+      if (typeof s !== 'string' || s.length < 32) throw new SessionOptionsError(`each of ${option} must be a string of at least 32 characters`);
     }
     this.keys = secrets.map((s) => derive(s, purpose));
     this.keys.forEach((key, index) => {

@@ -16,7 +16,7 @@ async function loadDependencies(): Promise<{ typeorm: typeof import('typeorm'); 
   const missing = NEEDS.filter((_, i) => loaded[i] === undefined);
   if (missing.length > 0) {
     throw new SessionOptionsError(
-      `nestjs-lazy-session: the default store (embedded SQLite) needs ${missing.join(' and ')}: run \`npm install ${missing.join(' ')}\`, ` +
+      `the default store (embedded SQLite) needs ${missing.join(' and ')}: run \`npm install ${missing.join(' ')}\`, ` +
         'or give SessionModule a store (RedisSessionStore, CookieSessionStore, or TypeOrmSessionStore over your own DataSource).',
     );
   }

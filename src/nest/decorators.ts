@@ -19,7 +19,7 @@ export const UserId = createParamDecorator((_: unknown, ctx: ExecutionContext) =
 /** Method or class: 401 unless the session has a user (and, with maxAuthAge, a recent enough login). */
 export function Authenticated(options: AuthenticatedOptions = {}): MethodDecorator & ClassDecorator {
   if (options.maxAuthAge !== undefined && (!Number.isInteger(options.maxAuthAge) || options.maxAuthAge <= 0)) {
-    throw new SessionOptionsError('nestjs-lazy-session: @Authenticated({ maxAuthAge }) takes a positive whole number of milliseconds');
+    throw new SessionOptionsError('@Authenticated({ maxAuthAge }) takes a positive whole number of milliseconds');
   }
   return applyDecorators(SetMetadata(AUTHENTICATED_KEY, options), UseGuards(SessionAuthGuard));
 }
