@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
 import { createClient } from 'redis';
-import { MemorySessionStore, RedisSessionStore, TypeOrmSessionStore, type SessionRecord, type UserIndexedSessionStore as SessionStore } from '../src/index.js';
+import { MemorySessionStore, RedisSessionStore, TypeOrmSessionStore, type SessionPatch, type SessionRecord, type SessionStore as SessionStoreContractOnly, type UserIndexedSessionStore as SessionStore } from '../src/index.js';
 import { describeSessionStore } from '../src/testing.js';
 import { databaseTargets, openStore, REQUIRED, type Engine } from './support/databases.js';
 import { dropPrefix, keysUnder, newRedis, REDIS_PORT, redisMissing, testPrefix } from './support/redis.js';
@@ -217,3 +217,62 @@ for (const target of targets) {
     }
   });
 }
+
+describe('the conformance suite itself', () => {
+  /** Runs describeSessionStore on a store with a runner of no hooks (a store per check); the titles of the checks that failed. */
+  async function failedChecks(make: () => SessionStoreContractOnly, pruneBatchSize?: number): Promise<string[]> {
+    const checks: [string, () => Promise<void>][] = [];
+    describeSessionStore('under test', { open: async () => ({ store: make(), close: async () => {} }), pruneBatchSize }, { describe: (_name, fn) => fn(), it: (name, fn) => checks.push([name, fn]) });
+    const failed: string[] = [];
+    for (const [name, fn] of checks) await fn().catch(() => failed.push(name));
+    expect(checks.length).toBeGreaterThan(10);
+    return failed;
+  }
+
+  it('passes the reference store', async () => {
+    expect(await failedChecks(() => new MemorySessionStore())).toEqual([]);
+  });
+
+  it('fails a store that prunes in larger batches than it declares', async () => {
+    // MemorySessionStore prunes everything in one batch.
+    expect(await failedChecks(() => new MemorySessionStore(), 2)).toEqual(['prune works in batches of at most its batch size, reporting each removed session once']);
+  });
+
+  it('fails a store that brings a destroyed session back on update', async () => {
+    class Resurrecting extends MemorySessionStore {
+      override async update(id: string, patch: SessionPatch): Promise<boolean> {
+        if (!(await this.load(id))) await this.create({ ...record(), id, handle: patch.handle ?? 'h' });
+        return super.update(id, patch);
+      }
+    }
+    expect(await failedChecks(() => new Resurrecting())).toContain('after destroy, update returns false and creates nothing (no resurrection)');
+  });
+
+  it('fails a store that writes to a session past its expiry', async () => {
+    class Unexpiring extends MemorySessionStore {
+      override async update(id: string, patch: SessionPatch): Promise<boolean> {
+        const row = await this.load(id);
+        if (row && row.expiresAt <= patch.lastSeenAt) await this.create({ ...row, expiresAt: patch.lastSeenAt + 1 });
+        return super.update(id, patch);
+      }
+    }
+    const failed = await failedChecks(() => new Unexpiring());
+    expect(failed).toContain('update writes nothing once the stored expiresAt is at or before the patch\u2019s lastSeenAt');
+  });
+
+  it('fails a store with only part of the user index', async () => {
+    const partial = () => {
+      const memory = new MemorySessionStore();
+      return { load: memory.load.bind(memory), create: memory.create.bind(memory), update: memory.update.bind(memory), destroy: memory.destroy.bind(memory), prune: memory.prune.bind(memory), listByUser: memory.listByUser.bind(memory) };
+    };
+    expect((await failedChecks(partial)).filter((t) => t.startsWith('user index'))).toHaveLength(1);
+  });
+
+  it('passes a store without the user index on the base contract', async () => {
+    const base = () => {
+      const memory = new MemorySessionStore();
+      return { load: memory.load.bind(memory), create: memory.create.bind(memory), update: memory.update.bind(memory), destroy: memory.destroy.bind(memory), prune: memory.prune.bind(memory) };
+    };
+    expect(await failedChecks(base)).toEqual([]);
+  });
+});
