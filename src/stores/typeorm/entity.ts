@@ -5,7 +5,7 @@ import { ENTITY_FAMILIES, indexNames, type SqlFamily } from './dialect.js';
  * The sessions table, for a DataSource's `entities` (so that migrations can be generated, or
  * `synchronize` used) and for reading sessions in admin tools. The store itself issues hand-written
  * SQL (typeorm.store.ts); these entities describe exactly the table that the shipped migrations and
- * the store's createTable make (sql.dialect.ts), index names included, so TypeORM sees nothing to
+ * the store's createTable make (dialect.ts), index names included, so TypeORM sees nothing to
  * change. Two classes because decorators run before the DataSource is known, and MySQL/MariaDB need
  * types that PostgreSQL and SQLite refuse (MEDIUMTEXT, VARBINARY).
  */
@@ -25,7 +25,7 @@ export class SessionEntity {
   @Column({ type: 'varchar', length: 32 })
   handle!: string;
 
-  /** JSON object whose values are boxed in one-element arrays (see session.codec.ts). */
+  /** JSON object whose values are boxed in one-element arrays (see stores/codec.ts). */
   @Column({ type: 'text' })
   data!: string;
 
