@@ -12,27 +12,8 @@ import { ENTITY_FAMILIES, indexNames, type SqlFamily } from './dialect.js';
 
 const ix = indexNames('sessions');
 
-/** SQLite and PostgreSQL. */
-@Entity('sessions')
-export class SessionEntity {
-  static readonly [ENTITY_FAMILIES]: readonly SqlFamily[] = ['sqlite', 'postgres'];
-
-  /** SHA-256 (hex) of the cookie's token: the token itself is never stored. */
-  @PrimaryColumn({ type: 'varchar', length: 64 })
-  id!: string;
-
-  @Index(ix.handle, { unique: true })
-  @Column({ type: 'varchar', length: 32 })
-  handle!: string;
-
-  /** JSON object whose values are boxed in one-element arrays (see stores/codec.ts). */
-  @Column({ type: 'text' })
-  data!: string;
-
-  @Index(ix.userId)
-  @Column({ name: 'user_id', type: 'varchar', length: 255, nullable: true })
-  userId!: string | null;
-
+/** The columns every engine declares alike: the times (epoch ms) and the persistence of the cookie. */
+abstract class SessionTimes {
   @Column({ name: 'created_at', type: 'bigint' })
   createdAt!: string;
 
@@ -50,6 +31,28 @@ export class SessionEntity {
   remember!: number;
 }
 
+/** SQLite and PostgreSQL. */
+@Entity('sessions')
+export class SessionEntity extends SessionTimes {
+  static readonly [ENTITY_FAMILIES]: readonly SqlFamily[] = ['sqlite', 'postgres'];
+
+  /** SHA-256 (hex) of the cookie's token: the token itself is never stored. */
+  @PrimaryColumn({ type: 'varchar', length: 64 })
+  id!: string;
+
+  @Index(ix.handle, { unique: true })
+  @Column({ type: 'varchar', length: 32 })
+  handle!: string;
+
+  /** JSON object whose values are boxed in one-element arrays (see stores/codec.ts). */
+  @Column({ type: 'text' })
+  data!: string;
+
+  @Index(ix.userId)
+  @Column({ name: 'user_id', type: 'varchar', length: 255, nullable: true })
+  userId!: string | null;
+}
+
 /** VARBINARY values read back as the strings the store wrote (UTF-8). */
 const utf8: ValueTransformer = {
   to: (v: unknown) => v,
@@ -62,7 +65,7 @@ const utf8: ValueTransformer = {
  * data is MEDIUMTEXT, as TEXT holds only 64 KiB there.
  */
 @Entity('sessions')
-export class MySqlSessionEntity {
+export class MySqlSessionEntity extends SessionTimes {
   static readonly [ENTITY_FAMILIES]: readonly SqlFamily[] = ['mysql'];
 
   @PrimaryColumn({ type: 'varbinary', length: 64, transformer: utf8 })
@@ -78,20 +81,4 @@ export class MySqlSessionEntity {
   @Index(ix.userId)
   @Column({ name: 'user_id', type: 'varbinary', length: 1020, nullable: true, transformer: utf8 })
   userId!: string | null;
-
-  @Column({ name: 'created_at', type: 'bigint' })
-  createdAt!: string;
-
-  @Column({ name: 'last_seen_at', type: 'bigint' })
-  lastSeenAt!: string;
-
-  @Index(ix.expiresAt)
-  @Column({ name: 'expires_at', type: 'bigint' })
-  expiresAt!: string;
-
-  @Column({ name: 'auth_at', type: 'bigint', nullable: true })
-  authAt!: string | null;
-
-  @Column({ type: 'smallint', default: 0 })
-  remember!: number;
 }
