@@ -120,3 +120,35 @@ describe('an app that installed typeorm but not better-sqlite3', () => {
     expect(result.stderr).toMatch(/npm install better-sqlite3(?! typeorm)/);
   }, 120_000);
 });
+
+describe("a store author's tests: nestjs-lazy-session/testing", () => {
+  let app: ConsumerApp;
+  afterEach(() => app?.remove());
+
+  it('runs the conformance suite under node:test in an ES module app', async () => {
+    app = consumerApp(NEST, 'module');
+    app.compile(
+      {
+        'store.test.ts': `import { after, before, describe, it } from 'node:test';
+import { MemorySessionStore } from 'nestjs-lazy-session';
+import { describeSessionStore } from 'nestjs-lazy-session/testing';
+
+describeSessionStore('MemorySessionStore', { open: async () => ({ store: new MemorySessionStore(), close: async () => {} }) }, { describe, it, before, after });
+`,
+      },
+      'esm',
+    );
+    const result = await app.runToEnd('store.test.js');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('round-trips tricky values');
+    expect(result.stdout).toContain('user index');
+  }, 120_000);
+
+  it('is required by a CommonJS app that installed nothing else (types found through typesVersions)', async () => {
+    app = consumerApp([], 'commonjs');
+    app.compile({ 'main.ts': "import { describeSessionStore } from 'nestjs-lazy-session/testing';\nconsole.log(typeof describeSessionStore);\n" }, 'commonjs');
+    const result = await app.runToEnd('main.js');
+    expect(result).toMatchObject({ code: 0, stdout: 'function\n' });
+  }, 120_000);
+});

@@ -27,7 +27,9 @@ describe('packaging', () => {
       // "default" rather than "import": Node 20.19+ can require() the ES modules, so CommonJS apps load them too.
       expect(Object.keys(conditions as object)).toEqual(['types', 'default']);
     }
-    expect(Object.keys(pkg.exports)).toEqual(['.', './typeorm', './package.json']);
+    expect(Object.keys(pkg.exports)).toEqual(['.', './typeorm', './testing', './package.json']);
+    // TypeScript's older `moduleResolution: node` finds the subpaths through typesVersions.
+    expect(pkg.typesVersions['*']).toEqual({ typeorm: ['./dist/typeorm.d.ts'], testing: ['./dist/testing.d.ts'] });
   });
 
   it('loads typeorm only in the ./typeorm entry and in the default store, never from the root statically', () => {
@@ -87,5 +89,37 @@ describe('packaging', () => {
   it('the typeorm entry exports exactly its contract list: what needs typeorm at run time, and the SQL store', async () => {
     const typeorm = await import('../src/typeorm.js');
     expect(Object.keys(typeorm).sort()).toEqual(TYPEORM_CONTRACT);
+  });
+
+  /** `nestjs-lazy-session/testing`: the store conformance suite. */
+  const TESTING_CONTRACT = ['describeSessionStore'];
+
+  it('the testing entry exports exactly its contract list', async () => {
+    const testing = await import('../src/testing.js');
+    expect(Object.keys(testing).sort()).toEqual(TESTING_CONTRACT);
+  });
+
+  /** The files src/testing.ts loads at run time, followed through relative imports, with every package they name. */
+  function runtimeGraph(entry: string): { files: string[]; packages: string[] } {
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string) => {
+      if (files.has(file)) return;
+      files.add(file);
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/^\s*(?:import|export)\s+(?!type\b)(?:[^;]*?\sfrom\s+)?'([^']+)'/gm)) {
+        if (m[1].startsWith('.')) visit(join(file, '..', m[1].replace(/\.js$/, '.ts')));
+        else packages.add(m[1]);
+      }
+    };
+    visit(join(root, entry));
+    return { files: [...files].map((f) => f.slice(root.length)).sort(), packages: [...packages].sort() };
+  }
+
+  it('the testing entry loads no test runner, database or Redis client, nor Nest: only Node built-ins and the store contract', () => {
+    const { files, packages } = runtimeGraph('src/testing.ts');
+    expect(packages.every((p) => p.startsWith('node:'))).toBe(true);
+    expect(files).toContain('src/stores/store.ts');
+    expect(files.filter((f) => !f.startsWith('src/testing') && f !== 'src/stores/store.ts')).toEqual([]);
   });
 });

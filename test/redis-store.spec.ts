@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import request from 'supertest';
 import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { RedisSessionStore, type SessionEvent, type SessionRecord } from '../src/index.js';
+import { RedisSessionStore, SessionOptionsError, type SessionEvent, type SessionRecord } from '../src/index.js';
 import { createTestApp, PLATFORMS, sessionCookie } from './support/test-app.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { closedPort, describeRedis, dropPrefix, keysUnder, newRedis, RECOMMENDED, REDIS_PORT, testPrefix } from './support/redis.js';
@@ -20,11 +20,13 @@ describe('RedisSessionStore construction', () => {
   it('refuses what is not a Redis client', () => {
     expect(() => new RedisSessionStore({})).toThrow(/ioredis client/);
     expect(() => new RedisSessionStore(null)).toThrow(/ioredis client/);
+    expect(() => new RedisSessionStore({})).toThrow(SessionOptionsError);
   });
 
   it('on Redis Cluster, needs a hash-tagged prefix', () => {
     const fakeCluster = { isCluster: true, call: async () => null, defineCommand: () => {}, options: {} };
     expect(() => new RedisSessionStore(fakeCluster)).toThrow(/hash tag/);
+    expect(() => new RedisSessionStore(fakeCluster)).toThrow(SessionOptionsError);
     expect(() => new RedisSessionStore(fakeCluster, { prefix: '{sess}:' })).not.toThrow();
   });
 
@@ -32,6 +34,7 @@ describe('RedisSessionStore construction', () => {
     const client = { call: async () => null, defineCommand: () => {}, options: {} };
     expect(() => new RedisSessionStore(client, { expiryGrace: -1 })).toThrow(/expiryGrace/);
     expect(() => new RedisSessionStore(client, { pruneBatchSize: 0 })).toThrow(/pruneBatchSize/);
+    for (const bad of [{ expiryGrace: -1 }, { pruneBatchSize: 0 }, { prefix: 1 as unknown as string }]) expect(() => new RedisSessionStore(client, bad)).toThrow(SessionOptionsError);
     expect(() => new RedisSessionStore(client, { encryptionKeys: ['short'] })).toThrow(/32 characters/);
   });
 

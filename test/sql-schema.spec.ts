@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource, type MigrationInterface, type QueryRunner } from 'typeorm';
-import type { SessionRecord } from '../src/index.js';
+import { SessionOptionsError, type SessionRecord } from '../src/index.js';
 import { CreateSessionsTable1764000000000, MySqlSessionEntity, SessionEntity, TypeOrmSessionStore, UpgradeSessionsTable1765000000000 } from '../src/typeorm.js';
 import { databaseTargets, dataSourceOptions, REQUIRED, type Engine } from './support/databases.js';
 import { CountingLogger } from './support/counting-logger.js';
@@ -233,10 +233,14 @@ describe('SQL family of a DataSource', () => {
     for (const migration of [new CreateSessionsTable1764000000000(), new UpgradeSessionsTable1765000000000()]) {
       const { runner, ran } = runnerOf(type);
       await expect(migration.up(runner)).rejects.toThrow(message);
+      await expect(migration.up(runner)).rejects.toThrow(SessionOptionsError);
       await expect(migration.down(runner)).rejects.toThrow(message);
       expect(ran).toEqual([]);
     }
     expect(() => new TypeOrmSessionStore({ options: { type } } as unknown as DataSource)).toThrow(message);
+    // A configuration error, never read as SQLite: the store and the migrations share one detection.
+    expect(() => new TypeOrmSessionStore({ options: { type } } as unknown as DataSource)).toThrow(SessionOptionsError);
+    expect(() => sqlFamily(type)).toThrow(SessionOptionsError);
   });
 
   it('names the supported drivers', () => {

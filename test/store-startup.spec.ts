@@ -7,6 +7,7 @@ import { jest } from '@jest/globals';
 import { Logger } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { SessionEntity, TypeOrmSessionStore } from '../src/typeorm.js';
+import { SessionOptionsError } from '../src/index.js';
 import { databaseTargets, dataSourceOptions, REQUIRED, type Engine } from './support/databases.js';
 import { createTestApp, sessionCookie } from './support/test-app.js';
 
@@ -55,6 +56,8 @@ for (const { engine, missing } of engines) {
       await expect(start).rejects.toThrow(new RegExp(`table "${table}" does not exist`));
       await expect(start).rejects.toThrow(/createTable: true/);
       await expect(start).rejects.toThrow(/createTableStatements\(\)/);
+      // A configuration error of the application, like every start-up refusal.
+      await expect(start).rejects.toBeInstanceOf(SessionOptionsError);
     });
 
     it('the default table name: the message names the shipped migrations', async () => {

@@ -49,7 +49,7 @@ export function defineOwn(target: Record<string, unknown>, key: string, value: u
 }
 
 /*
- * Sealed format (encryptionKeys given, see session.seal.ts): the same boxed layout, but each key is
+ * Sealed format (encryptionKeys given, see crypto/seal.ts): the same boxed layout, but each key is
  * the HMAC of the data key's name and each box holds the sealed `[name, value]`, bound to the
  * session's handle. One more entry, SEAL_MARKER, is a sealed empty value bound to the handle: data
  * without it (a row written without encryption, even one with no data keys) is no session.

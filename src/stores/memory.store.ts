@@ -1,16 +1,13 @@
-import type { SessionPatch, SessionRecord, SessionStore, StoredSessionSummary } from './store.js';
+import type { SessionPatch, SessionRecord, StoredSessionSummary, UserIndexedSessionStore } from './store.js';
 import { defineOwn } from './codec.js';
-
-function summary(r: SessionRecord): StoredSessionSummary {
-  return { id: r.id, handle: r.handle, userId: r.userId, createdAt: r.createdAt, lastSeenAt: r.lastSeenAt, expiresAt: r.expiresAt, authAt: r.authAt };
-}
+import { toSummary } from './summary.js';
 
 /**
  * In-process store for tests and development. Values are kept as JSON text, so what a caller gets
  * back is never an object another request can mutate. Expired sessions go when prune() runs (the
  * module's sweeper does that), so memory stays bounded by live sessions.
  */
-export class MemorySessionStore implements SessionStore {
+export class MemorySessionStore implements UserIndexedSessionStore {
   private readonly rows = new Map<string, { record: Omit<SessionRecord, 'data'>; data: Map<string, string> }>();
 
   get size(): number {
@@ -57,7 +54,7 @@ export class MemorySessionStore implements SessionStore {
     for (const [id, row] of this.rows) {
       if (!match(row.record)) continue;
       this.rows.delete(id);
-      removed.push(summary({ ...row.record, data: {} }));
+      removed.push(toSummary(row.record));
     }
     return removed;
   }
@@ -66,11 +63,11 @@ export class MemorySessionStore implements SessionStore {
     const row = this.rows.get(id);
     if (!row) return null;
     this.rows.delete(id);
-    return summary({ ...row.record, data: {} });
+    return toSummary(row.record);
   }
 
   async listByUser(userId: string): Promise<StoredSessionSummary[]> {
-    return [...this.rows.values()].filter((r) => r.record.userId === userId).map((r) => summary({ ...r.record, data: {} }));
+    return [...this.rows.values()].filter((r) => r.record.userId === userId).map((r) => toSummary(r.record));
   }
 
   async destroyByUser(userId: string, exceptId?: string): Promise<StoredSessionSummary[]> {

@@ -1,3 +1,5 @@
+import { SessionOptionsError } from '../../errors.js';
+
 export type SqlFamily = 'sqlite' | 'postgres' | 'mysql';
 
 /**
@@ -16,10 +18,18 @@ export function sqlFamily(type: unknown): SqlFamily {
     case 'mariadb':
       return 'mysql';
     default:
-      throw new Error(
+      throw new SessionOptionsError(
         `nestjs-lazy-session: the sessions table supports TypeORM DataSources of type 'better-sqlite3', 'sqlite', 'postgres', 'mysql' and 'mariadb', not '${String(type)}'`,
       );
   }
+}
+
+/**
+ * Whether DELETE … RETURNING can be used: PostgreSQL, SQLite ≥ 3.35 and MariaDB have it; MySQL does
+ * not, and TypeORM's 'mysql' driver may face either server, so only 'mariadb' counts as MariaDB.
+ */
+export function hasDeleteReturning(type: unknown): boolean {
+  return sqlFamily(type) !== 'mysql' || type === 'mariadb';
 }
 
 /** The names of the table's indexes, shared by the DDL and the entities (TypeORM compares them). */
@@ -28,18 +38,18 @@ export function indexNames(table: string): { handle: string; userId: string; exp
 }
 
 /**
- * MySQL/MariaDB column types of the matched columns. VARBINARY compares byte for byte with no
- * trailing-space padding on MySQL 8 and MariaDB alike, where every character collation but the
- * server-specific NO PAD ones (utf8mb4_nopad_bin, utf8mb4_0900_bin) ignores trailing spaces, and the
- * default ones also case and accents. user_id holds any 255-character id (4 bytes each in UTF-8).
- */
-/**
  * Names the engines an entity class of this package describes, on the class itself: the store can
  * then recognise SessionEntity among a DataSource's entities without importing it (importing it
  * would load typeorm's decorators into apps that use no SQL store).
  */
 export const ENTITY_FAMILIES = Symbol.for('nestjs-lazy-session.entity-families');
 
+/**
+ * MySQL/MariaDB column types of the matched columns. VARBINARY compares byte for byte with no
+ * trailing-space padding on MySQL 8 and MariaDB alike, where every character collation but the
+ * server-specific NO PAD ones (utf8mb4_nopad_bin, utf8mb4_0900_bin) ignores trailing spaces, and the
+ * default ones also case and accents. user_id holds any 255-character id (4 bytes each in UTF-8).
+ */
 export const MYSQL_BINARY_COLUMNS = { id: 64, handle: 32, user_id: 1020 } as const;
 
 const COLUMNS = 'id, handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember';
