@@ -10,6 +10,11 @@ export function toJson(key: string, value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Assignment that treats '__proto__' as an ordinary key. */
+export function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** Text every store can hold in an indexed column: valid UTF-16, no U+0000. */
 export function storableText(text: string): boolean {
   return !text.includes('\u0000') && !LONE_SURROGATE.test(text);

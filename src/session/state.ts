@@ -1,0 +1,79 @@
+import type { SessionRecord, SessionTimeouts } from '../stores/store.js';
+import { newHandle } from '../crypto/token.js';
+import { SessionChanges } from './changes.js';
+import { expiresAt } from './expiry.js';
+
+/** A login made in this request, written at commit. */
+export interface PendingLogin {
+  userId: string;
+  authAt: number;
+  remember: boolean;
+}
+
+/**
+ * What one request knows of its session between first use and commit(). The valid combinations:
+ * - `record` null: no live session (none came, its cookie was bad, or it was gone, expired or ended
+ *   in this request); `data` holds only this request's writes and `rotate` is false, since a
+ *   session not yet stored gets a fresh id anyway.
+ * - `record` set: the live session as loaded; `data` is its data with `changes` applied.
+ * - `login`, when set, is the user after this request and wins over `record.userId`.
+ * - `staleCookie` only with `hadCookie`: the cookie that came named no live session, so it is
+ *   cleared unless a new session replaces it.
+ */
+export class SessionState {
+  record: SessionRecord | null = null;
+  data: Record<string, unknown> = {};
+  readonly changes = new SessionChanges();
+  rotate = false;
+  login: PendingLogin | undefined;
+  hadCookie = false;
+  staleCookie = false;
+  /** The handle a session made in this request gets, chosen once so every measure of it agrees. */
+  private handle: string | undefined;
+
+  get dirty(): boolean {
+    return this.changes.any || this.login !== undefined;
+  }
+
+  get userId(): string | undefined {
+    return this.login?.userId ?? this.record?.userId ?? undefined;
+  }
+
+  adopt(record: SessionRecord): void {
+    this.record = record;
+    this.data = record.data;
+  }
+
+  /** Rotation only means something for a stored session. */
+  regenerate(): void {
+    if (this.record) this.rotate = true;
+  }
+
+  /** The session is ended in this request: what follows starts from nothing. */
+  reset(): void {
+    this.record = null;
+    this.data = {};
+    this.changes.reset();
+    this.rotate = false;
+    this.login = undefined;
+  }
+
+  /** The session as it will be after this request was seen at `now`, with `data` as its data. */
+  next(now: number, t: SessionTimeouts, data = this.data): SessionRecord {
+    const prev = this.record;
+    const login = this.login;
+    const createdAt = prev?.createdAt ?? now;
+    const handle = prev?.handle ?? (this.handle ??= newHandle());
+    return {
+      id: prev?.id ?? handle,
+      handle,
+      data,
+      userId: login?.userId ?? prev?.userId ?? null,
+      createdAt,
+      lastSeenAt: now,
+      expiresAt: expiresAt(createdAt, now, t),
+      authAt: login?.authAt ?? prev?.authAt ?? null,
+      remember: login?.remember ?? prev?.remember ?? false,
+    };
+  }
+}
