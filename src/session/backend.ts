@@ -1,7 +1,9 @@
 import type { SessionRecord } from '../stores/store.js';
 import type { CookieWriter } from '../http/cookie.js';
+import type { ResolvedSessionOptions } from '../options.js';
 import type { SessionRequestIO } from './request-io.js';
 import type { SessionState } from './state.js';
+import { cookieMaxAge } from './decisions.js';
 
 /** The cookie named a session that no longer exists: the cookie is to be cleared. */
 export const GONE = Symbol('gone');
@@ -31,6 +33,11 @@ export interface SessionBackend {
   checkFits(key: string, state: SessionState, data: Record<string, unknown>): void;
   /** Writes the request's changes (shouldSave said so) and sends the cookie when it changed. */
   save(state: SessionState, io: SessionRequestIO, now: number): Promise<void>;
+}
+
+/** The Set-Cookie line for a cookie value of the session `s`, seen at `now`. */
+export function cookieLine(options: ResolvedSessionOptions, cookies: CookieWriter, value: string, s: { createdAt: number; remember: boolean }, now: number): string {
+  return cookies.set(value, cookieMaxAge(s, now, options, options.cookie.maxAge));
 }
 
 /** A response that sets or clears the session cookie is private to this client. */

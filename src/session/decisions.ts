@@ -1,5 +1,5 @@
 import type { SessionTimeouts, StoredSessionSummary } from '../stores/store.js';
-import { isExpired } from './expiry.js';
+import { absoluteExpiry, isExpired } from './expiry.js';
 
 /**
  * The decisions of a session's lifecycle, named and pure (as express-session names shouldSave,
@@ -54,8 +54,8 @@ export function isUserSwitch(current: string | undefined, next: string): boolean
  * The cookie's Max-Age: persistent only with remember (or cookie.maxAge), and never past the
  * session's absolute expiry (undefined: a browser-session cookie).
  */
-export function cookieMaxAge(s: { createdAt: number; remember: boolean }, now: number, absoluteTimeout: number, configured: number | undefined): number | undefined {
-  const remaining = s.createdAt + absoluteTimeout - now;
+export function cookieMaxAge(s: { createdAt: number; remember: boolean }, now: number, t: SessionTimeouts, configured: number | undefined): number | undefined {
+  const remaining = absoluteExpiry(s.createdAt, t) - now;
   return s.remember ? remaining : configured !== undefined ? Math.min(configured, remaining) : undefined;
 }
 

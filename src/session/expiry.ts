@@ -15,7 +15,7 @@ export interface SessionTimes {
  * stored, not only on those written after the change.
  */
 export function effectiveExpiry(s: SessionTimes, t: SessionTimeouts): number {
-  return Math.min(s.expiresAt, s.lastSeenAt + t.idleTimeout, s.createdAt + t.absoluteTimeout);
+  return Math.min(s.expiresAt, s.lastSeenAt + t.idleTimeout, absoluteExpiry(s.createdAt, t));
 }
 
 export function isExpired(s: SessionTimes, now: number, t: SessionTimeouts): boolean {
@@ -24,5 +24,10 @@ export function isExpired(s: SessionTimes, now: number, t: SessionTimeouts): boo
 
 /** The expiry to store for a session seen at `now`: the earlier of the idle and the absolute one. */
 export function expiresAt(createdAt: number, now: number, t: SessionTimeouts): number {
-  return Math.min(now + t.idleTimeout, createdAt + t.absoluteTimeout);
+  return Math.min(now + t.idleTimeout, absoluteExpiry(createdAt, t));
+}
+
+/** No session outlives this, however often it is seen (nor does its cookie). */
+export function absoluteExpiry(createdAt: number, t: SessionTimeouts): number {
+  return createdAt + t.absoluteTimeout;
 }

@@ -1,6 +1,6 @@
 import type { SessionRuntime } from './runtime.js';
 import type { SessionRequestIO } from './request-io.js';
-import { checkSessionKey, defineOwn, storableText, toJson } from './json.js';
+import { checkSessionKey, checkUserId, toJson } from './json.js';
 import { SessionDataTooLargeError } from '../errors.js';
 import { refuseCrossSite, sessionCookie } from './first-use.js';
 import { GONE, sendClearCookie, type SessionBackend, type SessionRef } from './backend.js';
@@ -51,8 +51,6 @@ export interface SessionAuthInfo {
   userId: string | undefined;
   authAt: number | undefined;
 }
-
-const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 /**
  * One request's session. It holds nothing but the request until first used; the first call loads
@@ -115,39 +113,32 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
     await this.load();
-    return hasOwn(this.state.data, key) ? (this.state.data[key] as T) : undefined;
+    return this.state.get(key) as T | undefined;
   }
 
   async has(key: string): Promise<boolean> {
     await this.load();
-    return hasOwn(this.state.data, key);
+    return this.state.has(key);
   }
 
   async set(key: string, value: unknown): Promise<void> {
     const json = toJson(key, value);
     await this.load();
-    const next = { ...this.state.data };
     // Our own copy: later changes to the caller's object are not silently half-stored.
-    defineOwn(next, key, JSON.parse(json));
+    const next = this.state.withValue(key, JSON.parse(json));
     this.checkSize(key, next);
-    this.state.data = next;
-    this.state.changes.set(key, next[key]);
+    this.state.accept(key, next);
   }
 
   async delete(key: string): Promise<void> {
     checkSessionKey(key);
     await this.load();
-    if (!hasOwn(this.state.data, key)) return;
-    const next = { ...this.state.data };
-    delete next[key];
-    this.state.data = next;
-    this.state.changes.unset(key);
+    this.state.remove(key);
   }
 
   async clear(): Promise<void> {
     await this.load();
-    this.state.data = {};
-    this.state.changes.replaceAll();
+    this.state.clear();
   }
 
   async regenerate(): Promise<void> {
@@ -164,12 +155,10 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   async login(userId: string, options: LoginOptions = {}): Promise<void> {
-    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 255 || !storableText(userId)) {
-      throw new TypeError('session.login(userId): userId must be a non-empty string of at most 255 characters, valid UTF-16 without U+0000');
-    }
+    checkUserId(userId);
     await this.load();
     // Another user's data never carries over into this user's session.
-    if (isUserSwitch(this.state.userId, userId)) await this.clear();
+    if (isUserSwitch(this.state.userId, userId)) this.state.clear();
     this.state.login = { userId, authAt: Date.now(), remember: options.remember === true };
     this.state.regenerate();
   }
@@ -180,9 +169,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async authInfo(): Promise<SessionAuthInfo> {
     await this.load();
-    const { login, record } = this.state;
-    if (login) return { userId: login.userId, authAt: login.authAt };
-    return { userId: record?.userId ?? undefined, authAt: record?.authAt ?? undefined };
+    return this.state.authInfo();
   }
 
   /** The store id of the session the request's cookie carries, verified but not loaded. */

@@ -3,8 +3,8 @@ import type { CookieSessionStore } from '../stores/cookie.store.js';
 import { SessionDataTooLargeError } from '../errors.js';
 import type { SessionRequestIO } from './request-io.js';
 import type { SessionState } from './state.js';
-import { sendCookie, type SessionBackend, type SessionRef } from './backend.js';
-import { cookieMaxAge, shouldSetCookie } from './decisions.js';
+import { cookieLine, sendCookie, type SessionBackend, type SessionRef } from './backend.js';
+import { shouldSetCookie } from './decisions.js';
 import type { BackendRuntime } from './server-side.backend.js';
 
 /**
@@ -53,6 +53,6 @@ export class SealedCookieBackend implements SessionBackend {
 
   private line(record: SessionRecord, now: number): string {
     const { options, cookies } = this.rt;
-    return cookies.set(this.sealer.seal(record), cookieMaxAge(record, now, options.absoluteTimeout, options.cookie.maxAge));
+    return cookieLine(options, cookies, this.sealer.seal(record), record, now);
   }
 }

@@ -3,8 +3,8 @@ import { newToken, signToken, storeKey, verifyCookieValue } from '../crypto/toke
 import type { SessionRuntime } from './runtime.js';
 import type { SessionRequestIO } from './request-io.js';
 import type { PendingLogin, SessionState } from './state.js';
-import { GONE, sendCookie, type SessionBackend, type SessionRef } from './backend.js';
-import { cookieMaxAge, sessionsOverLimit, shouldSetCookie } from './decisions.js';
+import { GONE, cookieLine, sendCookie, type SessionBackend, type SessionRef } from './backend.js';
+import { sessionsOverLimit, shouldSetCookie } from './decisions.js';
 import { expiresAt } from './expiry.js';
 
 /** What a backend needs of the runtime: all of it fixed at start-up. */
@@ -73,7 +73,7 @@ export class ServerSideBackend implements SessionBackend {
 
   private sendToken(io: SessionRequestIO, token: string, s: { createdAt: number; remember: boolean }, now: number): void {
     const { options, cookies } = this.rt;
-    sendCookie(io, cookies.set(signToken(token, options.secrets[0]), cookieMaxAge(s, now, options.absoluteTimeout, options.cookie.maxAge)));
+    sendCookie(io, cookieLine(options, cookies, signToken(token, options.secrets[0]), s, now));
   }
 
   /** Reports the login, then ends the user's oldest sessions when the login took them over the limit. */

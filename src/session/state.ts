@@ -2,6 +2,9 @@ import type { SessionRecord, SessionTimeouts } from '../stores/store.js';
 import { newHandle } from '../crypto/token.js';
 import { SessionChanges } from './changes.js';
 import { expiresAt } from './expiry.js';
+import { defineOwn } from './json.js';
+
+const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
 
 /** A login made in this request, written at commit. */
 export interface PendingLogin {
@@ -37,6 +40,45 @@ export class SessionState {
 
   get userId(): string | undefined {
     return this.login?.userId ?? this.record?.userId ?? undefined;
+  }
+
+  /** Who the session belongs to after this request, and since when. */
+  authInfo(): { userId: string | undefined; authAt: number | undefined } {
+    if (this.login) return { userId: this.login.userId, authAt: this.login.authAt };
+    return { userId: this.record?.userId ?? undefined, authAt: this.record?.authAt ?? undefined };
+  }
+
+  has(key: string): boolean {
+    return hasOwn(this.data, key);
+  }
+
+  get(key: string): unknown {
+    return hasOwn(this.data, key) ? this.data[key] : undefined;
+  }
+
+  /** The data with `key` set, as a new object: nothing changes until it is accepted (size check). */
+  withValue(key: string, value: unknown): Record<string, unknown> {
+    const next = { ...this.data };
+    defineOwn(next, key, value);
+    return next;
+  }
+
+  accept(key: string, next: Record<string, unknown>): void {
+    this.data = next;
+    this.changes.set(key, next[key]);
+  }
+
+  remove(key: string): void {
+    if (!hasOwn(this.data, key)) return;
+    const next = { ...this.data };
+    delete next[key];
+    this.data = next;
+    this.changes.unset(key);
+  }
+
+  clear(): void {
+    this.data = {};
+    this.changes.replaceAll();
   }
 
   adopt(record: SessionRecord): void {
