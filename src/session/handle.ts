@@ -88,7 +88,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     // Stored unless the request ends in a 5xx.
     http.holdResponse(res, (status) => (status < 500 ? this.commit() : undefined));
     const found = this.cookie();
-    this.state.hadCookie = found.present;
+    this.state.sawCookie(found.present);
     return found;
   }
 
@@ -102,9 +102,9 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     const opened = await this.backend.open(found.value);
     if (opened === null) return;
     if (opened === GONE) {
-      this.state.staleCookie = true;
+      this.state.markCookieStale();
     } else if (isExpired(opened, Date.now(), this.rt.options)) {
-      this.state.staleCookie = true;
+      this.state.markCookieStale();
       await this.backend.discard(opened, 'expired');
     } else {
       this.state.adopt(opened);
@@ -159,8 +159,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     await this.load();
     // Another user's data never carries over into this user's session.
     if (isUserSwitch(this.state.userId, userId)) this.state.clear();
-    this.state.login = { userId, authAt: Date.now(), remember: options.remember === true };
-    this.state.regenerate();
+    this.state.logIn({ userId, authAt: Date.now(), remember: options.remember === true });
   }
 
   async getUserId(): Promise<string | undefined> {
@@ -198,7 +197,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     }
     this.state.reset();
     if (ref) await this.backend.discard(ref, type);
-    if (this.state.hadCookie) this.state.staleCookie = true;
+    this.state.markCookieStale();
   }
 
   private checkSize(key: string, data: Record<string, unknown>): void {

@@ -24,28 +24,62 @@ export interface PendingLogin {
  *   cleared unless a new session replaces it.
  */
 export class SessionState {
-  record: SessionRecord | null = null;
-  data: Record<string, unknown> = {};
   readonly changes = new SessionChanges();
-  rotate = false;
-  login: PendingLogin | undefined;
-  hadCookie = false;
-  staleCookie = false;
+  private stored: SessionRecord | null = null;
+  private current: Record<string, unknown> = {};
+  private rotating = false;
+  private pendingLogin: PendingLogin | undefined;
+  private cookieCame = false;
+  private cookieStale = false;
   /** The handle a session made in this request gets, chosen once so every measure of it agrees. */
   private handle: string | undefined;
 
+  get record(): SessionRecord | null {
+    return this.stored;
+  }
+
+  get data(): Record<string, unknown> {
+    return this.current;
+  }
+
+  get rotate(): boolean {
+    return this.rotating;
+  }
+
+  get login(): PendingLogin | undefined {
+    return this.pendingLogin;
+  }
+
+  get hadCookie(): boolean {
+    return this.cookieCame;
+  }
+
+  get staleCookie(): boolean {
+    return this.cookieStale;
+  }
+
   get dirty(): boolean {
-    return this.changes.any || this.login !== undefined;
+    return this.changes.any || this.pendingLogin !== undefined;
   }
 
   get userId(): string | undefined {
-    return this.login?.userId ?? this.record?.userId ?? undefined;
+    return this.pendingLogin?.userId ?? this.stored?.userId ?? undefined;
   }
 
   /** Who the session belongs to after this request, and since when. */
   authInfo(): { userId: string | undefined; authAt: number | undefined } {
-    if (this.login) return { userId: this.login.userId, authAt: this.login.authAt };
-    return { userId: this.record?.userId ?? undefined, authAt: this.record?.authAt ?? undefined };
+    if (this.pendingLogin) return { userId: this.pendingLogin.userId, authAt: this.pendingLogin.authAt };
+    return { userId: this.stored?.userId ?? undefined, authAt: this.stored?.authAt ?? undefined };
+  }
+
+  /** Whether the request came with a cookie of our name (valid or not). */
+  sawCookie(present: boolean): void {
+    this.cookieCame = present;
+  }
+
+  /** The cookie that came names no live session (any more): clear it unless a new one replaces it. */
+  markCookieStale(): void {
+    this.cookieStale = this.cookieCame;
   }
 
   has(key: string): boolean {
@@ -58,52 +92,58 @@ export class SessionState {
 
   /** The data with `key` set, as a new object: nothing changes until it is accepted (size check). */
   withValue(key: string, value: unknown): Record<string, unknown> {
-    const next = { ...this.data };
+    const next = { ...this.current };
     defineOwn(next, key, value);
     return next;
   }
 
   accept(key: string, next: Record<string, unknown>): void {
-    this.data = next;
+    this.current = next;
     this.changes.set(key, next[key]);
   }
 
   remove(key: string): void {
     if (!hasOwn(this.data, key)) return;
-    const next = { ...this.data };
+    const next = { ...this.current };
     delete next[key];
-    this.data = next;
+    this.current = next;
     this.changes.unset(key);
   }
 
   clear(): void {
-    this.data = {};
+    this.current = {};
     this.changes.replaceAll();
   }
 
   adopt(record: SessionRecord): void {
-    this.record = record;
-    this.data = record.data;
+    this.stored = record;
+    this.current = record.data;
   }
 
   /** Rotation only means something for a stored session. */
   regenerate(): void {
-    if (this.record) this.rotate = true;
+    if (this.stored) this.rotating = true;
+  }
+
+  /** A login rotates the id; the caller has already cleared another user's data. */
+  logIn(login: PendingLogin): void {
+    this.pendingLogin = login;
+    this.regenerate();
   }
 
   /** The session is ended in this request: what follows starts from nothing. */
   reset(): void {
-    this.record = null;
-    this.data = {};
+    this.stored = null;
+    this.current = {};
     this.changes.reset();
-    this.rotate = false;
-    this.login = undefined;
+    this.rotating = false;
+    this.pendingLogin = undefined;
   }
 
   /** The session as it will be after this request was seen at `now`, with `data` as its data. */
-  next(now: number, t: SessionTimeouts, data = this.data): SessionRecord {
-    const prev = this.record;
-    const login = this.login;
+  next(now: number, t: SessionTimeouts, data = this.current): SessionRecord {
+    const prev = this.stored;
+    const login = this.pendingLogin;
     const createdAt = prev?.createdAt ?? now;
     const handle = prev?.handle ?? (this.handle ??= newHandle());
     return {

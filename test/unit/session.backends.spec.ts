@@ -161,24 +161,26 @@ describe('ServerSideBackend', () => {
     const f = fakeStore();
     const unlimited = setup(f.store);
     const state = new SessionState();
-    state.login = { userId: 'u', authAt: T0, remember: false };
+    state.logIn({ userId: 'u', authAt: T0, remember: false });
     await unlimited.rt.backend.save(state, unlimited.io, T0);
     expect(f.calls.map(([m]) => m)).toEqual(['create']);
     expect(unlimited.types()).toEqual(['created', 'login']);
 
     f.calls.length = 0;
     const limited = setup(f.store, { maxSessionsPerUser: 1 });
-    const current = stored({ id: 'cur', userId: 'u' });
-    f.answers.listByUser = [summary('cur', T0), summary('old', T0 - 500)];
-    f.answers.destroy = summary('old', T0 - 500);
     const login = new SessionState();
-    login.adopt(current);
-    login.login = { userId: 'u', authAt: T0, remember: false };
+    login.adopt(stored({ id: 'cur', userId: 'u' }));
+    login.logIn({ userId: 'u', authAt: T0, remember: false });
+    // The store lists the current session under the id the login rotated it to.
+    f.store.update = async (id, patch) => {
+      f.calls.push(['update', [id, patch]]);
+      f.answers.listByUser = [summary(patch.newId!, T0), summary('old', T0 - 500)];
+      return true;
+    };
+    f.answers.destroy = summary('old', T0 - 500);
     await limited.rt.backend.save(login, limited.io, T0);
-    const newId = (f.calls[0][1][1] as SessionPatch).newId;
     expect(f.calls.map(([m, a]) => [m, a[0]])).toEqual([['update', 'cur'], ['listByUser', 'u'], ['destroy', 'old']]);
-    expect(newId).toBeUndefined(); // rotation is the lifecycle's call (state.regenerate), not the backend's
-    expect(limited.types()).toEqual(['login', 'destroyed']);
+    expect(limited.types()).toEqual(['regenerated', 'login', 'destroyed']);
   });
 
   it('maxDataBytes is its whole limit: checkFits never throws', () => {
@@ -238,7 +240,7 @@ describe('SessionState: the valid combinations', () => {
     expect(s.rotate).toBe(false);
     s.adopt(stored());
     s.regenerate();
-    s.login = { userId: 'u', authAt: T0, remember: true };
+    s.logIn({ userId: 'u', authAt: T0, remember: true });
     expect([s.rotate, s.dirty, s.userId]).toEqual([true, true, 'u']);
     s.reset();
     expect([s.record, s.data, s.rotate, s.login, s.dirty]).toEqual([null, {}, false, undefined, false]);
