@@ -1,4 +1,5 @@
-import type { SessionStore } from './stores/store.js';
+import { isUserIndexed, type SessionStore } from './stores/store.js';
+import { isCookieSessionStore, type CookieSessionStore } from './stores/cookie.store.js';
 import type { SessionEvent } from './session/events.js';
 import { SessionOptionsError } from './errors.js';
 
@@ -57,7 +58,7 @@ export interface SessionModuleOptions {
    * CookieSessionStore, MemorySessionStore, your own). Default: an embedded SQLite file
    * (`sqlitePath`), which needs `typeorm` and `better-sqlite3` installed.
    */
-  store?: SessionStore;
+  store?: SessionStore | CookieSessionStore;
   /**
    * A session not used for this long is gone. Default 30 minutes, or `absoluteTimeout` when only
    * that is given and it is shorter.
@@ -122,7 +123,7 @@ export interface SessionModuleOptions {
 /** Options after defaults and validation: every field set, computed once at start-up. */
 export interface ResolvedSessionOptions {
   secrets: string[];
-  store?: SessionStore;
+  store?: SessionStore | CookieSessionStore;
   idleTimeout: number;
   absoluteTimeout: number;
   touchInterval: number;
@@ -160,6 +161,22 @@ function duration(name: string, value: number | undefined, fallback: number, all
 }
 
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * The store is either the cookie store or a server-side SessionStore; a feature that needs the user
+ * index is refused here, at start-up, rather than by the first login that would need it.
+ */
+function checkStore(store: SessionStore | CookieSessionStore | undefined, limitsSessions: boolean): void {
+  if (store === undefined) return;
+  if (isCookieSessionStore(store)) {
+    if (limitsSessions) fail(`option 'maxSessionsPerUser' needs a server-side store: the cookie store cannot see or end a user's other sessions`);
+    return;
+  }
+  if (store === null || typeof store !== 'object' || typeof store.load !== 'function') fail(`option 'store' must implement SessionStore`);
+  if (limitsSessions && !isUserIndexed(store)) {
+    fail(`option 'maxSessionsPerUser' needs a store that indexes sessions by user (listByUser, destroyByUser, destroyByHandle): ${store.constructor?.name ?? 'the store'} does not`);
+  }
+}
 
 /** The single place where options meet their defaults; it throws a clear message at start-up. */
 export function resolveSessionOptions(options: SessionModuleOptions | undefined): ResolvedSessionOptions {
@@ -212,10 +229,7 @@ export function resolveSessionOptions(options: SessionModuleOptions | undefined)
   } else fail(`option 'csrf' must be a boolean or { allowedOrigins }`);
 
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') fail(`option 'onEvent' must be a function`);
-  if (options.store !== undefined && (typeof options.store !== 'object' || typeof options.store.load !== 'function')) fail(`option 'store' must implement SessionStore`);
-  if (options.store?.inCookie && options.maxSessionsPerUser !== undefined) {
-    fail(`option 'maxSessionsPerUser' needs a server-side store: the cookie store cannot see or end a user's other sessions`);
-  }
+  checkStore(options.store, options.maxSessionsPerUser !== undefined);
 
   return {
     secrets,

@@ -149,7 +149,7 @@ for (const platform of PLATFORMS) describe(`cross-site rule on ${platform}`, () 
   let store: SessionStore & { calls: string[] };
   let app: INestApplication;
 
-  async function appWith(options: Partial<SessionModuleOptions> = {}, extra: { store?: SessionStore; trustProxy?: boolean } = {}) {
+  async function appWith(options: Partial<SessionModuleOptions> = {}, extra: { store?: SessionStore | CookieSessionStore; trustProxy?: boolean } = {}) {
     const a = await createTestApp({ platform, store: extra.store ?? store, options, controllers: [CrossSiteController], trustProxy: extra.trustProxy });
     apps.push(a);
     return a;

@@ -10,6 +10,7 @@ import { CurrentSession } from '../nest/current-session.js';
 import { SessionManager } from '../nest/manager.js';
 import { createDefaultStore } from './default-store.js';
 import type { SessionStore } from '../stores/store.js';
+import { isCookieSessionStore, type CookieSessionStore } from '../stores/cookie.store.js';
 
 /**
  * Sessions for the whole application: import SessionModule.forRoot({ secret }) (or forRootAsync)
@@ -23,9 +24,9 @@ import type { SessionStore } from '../stores/store.js';
     {
       provide: SESSION_STORE,
       useFactory: async (o: ResolvedSessionOptions) => {
-        const store: SessionStore = o.store ?? (await createDefaultStore(o.sqlitePath));
+        const store: SessionStore | CookieSessionStore = o.store ?? (await createDefaultStore(o.sqlitePath));
         // Once, before any request: a store built before the options were resolved learns the timeouts.
-        store.useTimeouts?.({ idleTimeout: o.idleTimeout, absoluteTimeout: o.absoluteTimeout });
+        if (!isCookieSessionStore(store)) store.useTimeouts?.({ idleTimeout: o.idleTimeout, absoluteTimeout: o.absoluteTimeout });
         return store;
       },
       inject: [SESSION_OPTIONS],

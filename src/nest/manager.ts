@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { SessionRuntime } from '../session/runtime.js';
 import { requestContextStorage } from '../request/context.js';
 import { storableText } from '../session/json.js';
+import { effectiveExpiry, isExpired } from '../session/expiry.js';
 import type { StoredSessionSummary } from '../stores/store.js';
 
 export interface SessionInfo {
@@ -30,7 +31,7 @@ export class SessionManager {
     const rows = await this.sessionsOf(userId);
     const now = Date.now();
     return rows
-      .filter((r) => !this.rt.isExpired(r, now))
+      .filter((r) => !isExpired(r, now, this.rt.options))
       .sort((a, b) => b.lastSeenAt - a.lastSeenAt)
       .map((r) => this.info(r, current));
   }
@@ -81,7 +82,7 @@ export class SessionManager {
       handle: r.handle,
       createdAt: new Date(r.createdAt),
       lastSeenAt: new Date(r.lastSeenAt),
-      expiresAt: new Date(Math.min(r.lastSeenAt + this.rt.options.idleTimeout, r.createdAt + this.rt.options.absoluteTimeout, r.expiresAt)),
+      expiresAt: new Date(effectiveExpiry(r, this.rt.options)),
       current: currentId !== undefined && r.id === currentId,
     };
   }

@@ -1,13 +1,12 @@
-import { ForbiddenException } from '@nestjs/common';
 import type { SessionRuntime } from './runtime.js';
 import type { SessionRequestIO } from './request-io.js';
-import type { CookieCarrier, SessionPatch, SessionRecord } from '../stores/store.js';
-import { findCookie } from '../http/cookie.js';
-import { newHandle, newToken, signToken, storeKey, verifyCookieValue } from '../crypto/token.js';
-import { checkSessionKey, storableText, toJson } from './json.js';
-import { defineOwn } from '../stores/codec.js';
+import { checkSessionKey, checkUserId, toJson } from './json.js';
 import { SessionDataTooLargeError } from '../errors.js';
-import { CROSS_SITE_REFUSED, headerText, isCrossSite, isStateChanging } from '../http/cross-site.js';
+import { refuseCrossSite, sessionCookie } from './first-use.js';
+import { GONE, sendClearCookie, type SessionBackend, type SessionRef } from './backend.js';
+import { SessionState } from './state.js';
+import { isUserSwitch, shouldClearCookie, shouldSave } from './decisions.js';
+import { isExpired } from './expiry.js';
 
 export interface LoginOptions {
   /** A persistent cookie, whose Max-Age never reaches past the session's absolute expiry. */
@@ -53,32 +52,22 @@ export interface SessionAuthInfo {
   authAt: number | undefined;
 }
 
-const hasOwn = (o: object, k: string) => Object.prototype.hasOwnProperty.call(o, k);
-
 /**
  * One request's session. It holds nothing but the request until first used; the first call loads
  * the session once (concurrent callers share the same load), changes are kept as a patch of the
- * keys this request touched, and commit() writes them in one statement before the response.
+ * keys this request touched, and commit() writes them before the response. Where the session is
+ * kept and how it travels is the backend's business (chosen at start-up): this is the lifecycle.
  */
 export class LazySession implements SessionHandle<Record<never, never>> {
+  /** Unset until first use; once set, the response waits for commit(). */
   private loading: Promise<void> | undefined;
-  /** The stored session as loaded (null: none, or a new one not yet stored). */
-  private record: SessionRecord | null = null;
-  private data: Record<string, unknown> = {};
-  private readonly sets = new Map<string, unknown>();
-  private readonly unsets = new Set<string>();
-  private replaced = false;
-  private rotate = false;
-  private pendingLogin: { userId: string; authAt: number; remember: boolean } | undefined;
-  /** A cookie of our name came with the request (valid or not). */
-  private hadCookie = false;
-  /** The request's cookie named a session that is gone now: clear it unless a new one is made. */
-  private clearCookie = false;
   private committed = false;
-  /** The cookie store's handle for a session made in this request. */
-  private newHandle: string | undefined;
+  private readonly state = new SessionState();
+  private readonly backend: SessionBackend;
 
-  constructor(private readonly rt: SessionRuntime, private readonly ctx: SessionRequestIO) {}
+  constructor(private readonly rt: SessionRuntime, private readonly io: SessionRequestIO) {
+    this.backend = rt.backend;
+  }
 
   private load(): Promise<void> {
     if (this.loading === undefined) {
@@ -88,117 +77,73 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     return this.loading;
   }
 
-  /**
-   * A state-changing request from another site may not use the session at all, whether or not it
-   * carries a cookie (SameSite=Lax keeps the cookie off a cross-site POST, so a cookie-less request
-   * is exactly what a login CSRF looks like). Judged here, at first use, before any header is added,
-   * the response held or the store touched, so that routes which never use the session (webhooks)
-   * are served and pay nothing.
-   */
   private refuseCrossSite(): void {
-    const { options } = this.rt;
-    const { http, req } = this.ctx;
-    if (!options.csrf || !isStateChanging(http.method(req))) return;
-    const site = headerText(http.header(req, 'sec-fetch-site'));
-    const origin = headerText(http.header(req, 'origin'));
-    if (isCrossSite(site, origin, http.scheme(req), headerText(http.header(req, 'host')), options.csrf.allowedOrigins)) {
-      throw new ForbiddenException(CROSS_SITE_REFUSED);
-    }
+    refuseCrossSite(this.rt.options.csrf, this.io);
   }
 
   /** First use in this request: the response now depends on the cookie, and must wait for commit(). */
-  private begin(): void {
-    const { http } = this.ctx;
-    http.addVary(this.ctx.res, 'Cookie');
+  private begin(): { present: boolean; value: string | undefined } {
+    const { http, req, res } = this.io;
+    http.addVary(res, 'Cookie');
     // Stored unless the request ends in a 5xx.
-    http.holdResponse(this.ctx.res, (status) => (status < 500 ? this.commit() : undefined));
+    http.holdResponse(res, (status) => (status < 500 ? this.commit() : undefined));
+    const found = this.cookie();
+    this.state.sawCookie(found.present);
+    return found;
+  }
+
+  private cookie(): { present: boolean; value: string | undefined } {
+    return sessionCookie(this.io, this.rt.options.cookie.name);
   }
 
   private async doLoad(): Promise<void> {
-    const { options } = this.rt;
-    const { http } = this.ctx;
-    this.begin();
-    const found = findCookie(http.header(this.ctx.req, 'cookie'), options.cookie.name);
-    if (found.kind === 'absent') return;
-    this.hadCookie = true;
-    const carrier = this.rt.store.inCookie;
-    if (carrier) return this.openCookie(carrier, found.kind === 'value' ? found.value : undefined);
-    const token = found.kind === 'value' ? verifyCookieValue(found.value, options.secrets) : undefined;
-    // A bad signature costs no query, and a client-chosen id is never adopted.
-    if (token === undefined) return;
-    const id = storeKey(token);
-    const record = await this.rt.sessions.load(id);
-    if (!record) {
-      this.clearCookie = true;
-      return;
+    const found = this.begin();
+    if (!found.present) return;
+    const opened = await this.backend.open(found.value);
+    if (opened === null) return;
+    if (opened === GONE) {
+      this.state.markCookieStale();
+    } else if (isExpired(opened, Date.now(), this.rt.options)) {
+      this.state.markCookieStale();
+      await this.backend.discard(opened, 'expired');
+    } else {
+      this.state.adopt(opened);
     }
-    if (this.rt.isExpired(record, Date.now())) {
-      this.clearCookie = true;
-      const removed = await this.rt.sessions.destroy(id);
-      if (removed) this.rt.emit('expired', removed.handle, removed.userId);
-      return;
-    }
-    this.record = record;
-    this.data = record.data;
-  }
-
-  /** The cookie is the store: it opens, or it is no session (a bad one is like a bad signature). */
-  private openCookie(carrier: CookieCarrier, value: string | undefined): void {
-    const record = value === undefined ? null : carrier.open(value);
-    if (!record) return;
-    if (this.rt.isExpired(record, Date.now())) {
-      this.clearCookie = true;
-      this.rt.emit('expired', record.handle, record.userId);
-      return;
-    }
-    this.record = record;
-    this.data = record.data;
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
     await this.load();
-    return hasOwn(this.data, key) ? (this.data[key] as T) : undefined;
+    return this.state.get(key) as T | undefined;
   }
 
   async has(key: string): Promise<boolean> {
     await this.load();
-    return hasOwn(this.data, key);
+    return this.state.has(key);
   }
 
   async set(key: string, value: unknown): Promise<void> {
     const json = toJson(key, value);
     await this.load();
-    const next = { ...this.data };
     // Our own copy: later changes to the caller's object are not silently half-stored.
-    defineOwn(next, key, JSON.parse(json));
+    const next = this.state.withValue(key, JSON.parse(json));
     this.checkSize(key, next);
-    this.data = next;
-    this.sets.set(key, next[key]);
-    this.unsets.delete(key);
+    this.state.accept(key, next);
   }
 
   async delete(key: string): Promise<void> {
     checkSessionKey(key);
     await this.load();
-    if (!hasOwn(this.data, key)) return;
-    const next = { ...this.data };
-    delete next[key];
-    this.data = next;
-    this.sets.delete(key);
-    this.unsets.add(key);
+    this.state.remove(key);
   }
 
   async clear(): Promise<void> {
     await this.load();
-    this.data = {};
-    this.replaced = true;
-    this.sets.clear();
-    this.unsets.clear();
+    this.state.clear();
   }
 
   async regenerate(): Promise<void> {
     await this.load();
-    if (this.record) this.rotate = true;
+    this.state.regenerate();
   }
 
   async destroy(): Promise<void> {
@@ -210,15 +155,11 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   async login(userId: string, options: LoginOptions = {}): Promise<void> {
-    if (typeof userId !== 'string' || userId.length === 0 || userId.length > 255 || !storableText(userId)) {
-      throw new TypeError('session.login(userId): userId must be a non-empty string of at most 255 characters, valid UTF-16 without U+0000');
-    }
+    checkUserId(userId);
     await this.load();
-    const current = this.pendingLogin?.userId ?? this.record?.userId ?? undefined;
     // Another user's data never carries over into this user's session.
-    if (current !== undefined && current !== userId) await this.clear();
-    this.pendingLogin = { userId, authAt: Date.now(), remember: options.remember === true };
-    if (this.record) this.rotate = true;
+    if (isUserSwitch(this.state.userId, userId)) this.state.clear();
+    this.state.logIn({ userId, authAt: Date.now(), remember: options.remember === true });
   }
 
   async getUserId(): Promise<string | undefined> {
@@ -227,116 +168,48 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async authInfo(): Promise<SessionAuthInfo> {
     await this.load();
-    if (this.pendingLogin) return { userId: this.pendingLogin.userId, authAt: this.pendingLogin.authAt };
-    return { userId: this.record?.userId ?? undefined, authAt: this.record?.authAt ?? undefined };
+    return this.state.authInfo();
   }
 
   /** The store id of the session the request's cookie carries, verified but not loaded. */
   cookieSessionId(): string | undefined {
-    if (this.record) return this.record.id;
+    if (this.state.record) return this.state.record.id;
     // Which session is the caller's is itself a use of the session.
     this.refuseCrossSite();
-    const found = findCookie(this.ctx.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name);
-    const token = found.kind === 'value' ? verifyCookieValue(found.value, this.rt.options.secrets) : undefined;
-    return token === undefined ? undefined : storeKey(token);
+    return this.backend.idInCookie(this.cookie().value);
   }
 
+  /**
+   * Ends the session at once, not at commit: a logout holds even if the handler fails afterwards,
+   * and a write still in flight in another request finds nothing to bring back. Where the cookie
+   * alone names the session, it is ended without being loaded.
+   */
   private async end(type: 'destroyed' | 'logout'): Promise<void> {
-    if (this.rt.store.inCookie) {
-      // Nothing server-side to delete: the cookie is cleared, and that is the end of it.
+    let ref: SessionRef | undefined;
+    if (this.loading !== undefined || !this.backend.endsUnloaded) {
       await this.load();
-      const record = this.record;
-      this.resetToNew();
-      if (record) this.rt.emit(type, record.handle, record.userId);
-      if (this.hadCookie) this.clearCookie = true;
-      return;
-    }
-    let id: string | undefined;
-    if (this.loading) {
-      await this.loading;
-      id = this.record?.id;
+      ref = this.state.record ?? undefined;
     } else {
       this.refuseCrossSite();
-      // Ending needs no load: the verified cookie names the row to delete.
       this.loading = Promise.resolve();
-      this.begin();
-      this.hadCookie = findCookie(this.ctx.http.header(this.ctx.req, 'cookie'), this.rt.options.cookie.name).kind !== 'absent';
-      id = this.cookieSessionId();
+      const id = this.backend.idInCookie(this.begin().value);
+      ref = id === undefined ? undefined : { id };
     }
-    this.resetToNew();
-    if (id !== undefined) {
-      // Deleted at once, not at commit: a logout holds even if the handler fails afterwards, and
-      // a write still in flight in another request finds no row to bring back.
-      const removed = await this.rt.sessions.destroy(id);
-      if (removed) this.rt.emit(type, removed.handle, removed.userId);
-    }
-    if (this.hadCookie) this.clearCookie = true;
-  }
-
-  private resetToNew(): void {
-    this.record = null;
-    this.data = {};
-    this.sets.clear();
-    this.unsets.clear();
-    this.replaced = false;
-    this.rotate = false;
-    this.pendingLogin = undefined;
+    this.state.reset();
+    if (ref) await this.backend.discard(ref, type);
+    this.state.markCookieStale();
   }
 
   private checkSize(key: string, data: Record<string, unknown>): void {
     const limit = this.rt.options.maxDataBytes;
     const bytes = Buffer.byteLength(JSON.stringify(data));
     if (bytes > limit) throw new SessionDataTooLargeError(key, bytes, limit);
-    const carrier = this.rt.store.inCookie;
-    if (!carrier) return;
-    // Measured on the real thing: the sealed cookie line this data would produce.
-    const record = this.nextRecord(this.record, Date.now(), data);
-    const line = Buffer.byteLength(this.rt.cookies.set(carrier.seal(record), this.cookieMaxAge(record, Date.now())));
-    if (line > carrier.maxCookieBytes) throw new SessionDataTooLargeError(key, line, carrier.maxCookieBytes, 'the Set-Cookie line of the cookie store');
-  }
-
-  /** The session as it will be after this request, for the cookie store. */
-  private nextRecord(prev: SessionRecord | null, now: number, data = this.data): SessionRecord {
-    const login = this.pendingLogin;
-    const createdAt = prev?.createdAt ?? now;
-    const handle = prev?.handle ?? (this.newHandle ??= newHandle());
-    return {
-      id: handle,
-      handle,
-      data,
-      userId: login?.userId ?? prev?.userId ?? null,
-      createdAt,
-      lastSeenAt: now,
-      expiresAt: this.rt.expiresAt(createdAt, now),
-      authAt: login?.authAt ?? prev?.authAt ?? null,
-      remember: login?.remember ?? prev?.remember ?? false,
-    };
-  }
-
-  /** Every change re-sends the whole sealed session. */
-  private writeCookie(carrier: CookieCarrier, now: number): void {
-    const prev = this.record;
-    if (prev === null && !this.dirty) {
-      if (this.clearCookie) this.sendClear();
-      return;
-    }
-    const touch = prev !== null && now - prev.lastSeenAt >= this.rt.options.touchInterval;
-    if (prev !== null && !this.dirty && !this.rotate && !touch) return;
-    const record = this.nextRecord(prev, now);
-    this.sendCookie(carrier.seal(record), record, now);
-    if (prev === null) this.rt.emit('created', record.handle, record.userId);
-    else if (this.rotate) this.rt.emit('regenerated', record.handle, record.userId);
-    if (this.pendingLogin) this.rt.emit('login', record.handle, record.userId);
-  }
-
-  private get dirty(): boolean {
-    return this.replaced || this.sets.size > 0 || this.unsets.size > 0 || this.pendingLogin !== undefined;
+    this.backend.checkFits(key, this.state, data);
   }
 
   /**
-   * Writes this request's changes, at most one statement (plus the user's oldest sessions ended
-   * after a login over maxSessionsPerUser), and sets the cookie headers. Called once, before the
-   * response is sent; a session that was never used returns at once.
+   * Writes this request's changes and sets the cookie headers. Called once, before the response is
+   * sent; a session that was never used returns at once.
    */
   commit(): Promise<void> | undefined {
     if (this.loading === undefined || this.committed) return undefined;
@@ -347,94 +220,8 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   private async write(): Promise<void> {
     await this.loading;
     const now = Date.now();
-    const carrier = this.rt.store.inCookie;
-    if (carrier) return this.writeCookie(carrier, now);
-    if (this.record === null) {
-      if (this.dirty) return this.createNew(now);
-      if (this.clearCookie) this.sendClear();
-      return;
-    }
-    const record = this.record;
-    const touch = now - record.lastSeenAt >= this.rt.options.touchInterval;
-    if (!this.dirty && !this.rotate && !touch) return;
-    const patch: SessionPatch = { handle: record.handle, lastSeenAt: now, expiresAt: this.rt.expiresAt(record.createdAt, now) };
-    let token: string | undefined;
-    if (this.rotate) {
-      token = newToken();
-      patch.newId = storeKey(token);
-    }
-    if (this.replaced) patch.replace = this.data;
-    else {
-      if (this.sets.size > 0) patch.set = Object.fromEntries(this.sets);
-      if (this.unsets.size > 0) patch.unset = [...this.unsets];
-    }
-    if (this.pendingLogin) patch.login = this.pendingLogin;
-    const stored = await this.rt.sessions.update(record.id, patch);
-    // Destroyed, expired or rotated by another request meanwhile: nothing is brought back, and the
-    // cookie is left alone (the other request may have just sent the client its new one).
-    if (!stored) return;
-    if (token !== undefined) {
-      this.sendCookie(signToken(token, this.rt.options.secrets[0]), { createdAt: record.createdAt, remember: this.pendingLogin?.remember ?? record.remember }, now);
-      this.rt.emit('regenerated', record.handle, this.pendingLogin?.userId ?? record.userId);
-    }
-    if (this.pendingLogin) await this.afterLogin(record.handle, patch.newId ?? record.id);
-  }
-
-  private async createNew(now: number): Promise<void> {
-    const token = newToken();
-    const login = this.pendingLogin;
-    const record: SessionRecord = {
-      id: storeKey(token),
-      handle: newHandle(),
-      data: this.data,
-      userId: login?.userId ?? null,
-      createdAt: now,
-      lastSeenAt: now,
-      expiresAt: this.rt.expiresAt(now, now),
-      authAt: login?.authAt ?? null,
-      remember: login?.remember ?? false,
-    };
-    await this.rt.sessions.create(record);
-    this.sendCookie(signToken(token, this.rt.options.secrets[0]), record, now);
-    this.rt.emit('created', record.handle, record.userId);
-    if (login) await this.afterLogin(record.handle, record.id);
-  }
-
-  private async afterLogin(handle: string, id: string): Promise<void> {
-    const login = this.pendingLogin!;
-    this.rt.emit('login', handle, login.userId);
-    const max = this.rt.options.maxSessionsPerUser;
-    if (!Number.isFinite(max)) return;
-    const sessions = await this.rt.sessions.listByUser(login.userId);
-    const now = Date.now();
-    const live = sessions.filter((s) => !this.rt.isExpired(s, now));
-    if (live.length <= max) return;
-    // The ones that logged in first go; never the session that is logging in now.
-    const others = live.filter((s) => s.id !== id).sort((a, b) => (a.authAt ?? a.createdAt) - (b.authAt ?? b.createdAt));
-    for (const s of others.slice(0, live.length - max)) {
-      const removed = await this.rt.sessions.destroy(s.id);
-      if (removed) this.rt.emit('destroyed', removed.handle, removed.userId);
-    }
-  }
-
-  /** Persistent only with remember (or cookie.maxAge), and never past the absolute expiry. */
-  private cookieMaxAge(s: { createdAt: number; remember: boolean }, now: number): number | undefined {
-    const { options } = this.rt;
-    const remaining = s.createdAt + options.absoluteTimeout - now;
-    const configured = options.cookie.maxAge;
-    return s.remember ? remaining : configured !== undefined ? Math.min(configured, remaining) : undefined;
-  }
-
-  private sendCookie(value: string, s: { createdAt: number; remember: boolean }, now: number): void {
-    const { cookies } = this.rt;
-    const { http } = this.ctx;
-    http.addSetCookie(this.ctx.res, cookies.set(value, this.cookieMaxAge(s, now)));
-    http.setHeader(this.ctx.res, 'Cache-Control', 'no-store');
-  }
-
-  private sendClear(): void {
-    this.ctx.http.addSetCookie(this.ctx.res, this.rt.cookies.clear());
-    this.ctx.http.setHeader(this.ctx.res, 'Cache-Control', 'no-store');
+    const { state } = this;
+    if (shouldClearCookie(state.record, state, state.staleCookie)) return sendClearCookie(this.io, this.rt.cookies);
+    if (shouldSave(state.record, state, now, this.rt.options.touchInterval)) await this.backend.save(state, this.io, now);
   }
 }
-

@@ -10,9 +10,21 @@ export function toJson(key: string, value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Assignment that treats '__proto__' as an ordinary key. */
+export function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 /** Text every store can hold in an indexed column: valid UTF-16, no U+0000. */
 export function storableText(text: string): boolean {
   return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+/** A user id every store can index: a non-empty string of at most 255 characters, storable text. */
+export function checkUserId(userId: unknown): asserts userId is string {
+  if (typeof userId !== 'string' || userId.length === 0 || userId.length > 255 || !storableText(userId)) {
+    throw new TypeError('session.login(userId): userId must be a non-empty string of at most 255 characters, valid UTF-16 without U+0000');
+  }
 }
 
 /** A key every store can hold: a non-empty string, valid UTF-16, no U+0000. */

@@ -7,6 +7,11 @@ import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from '../constant
 import { CookieWriter } from '../http/cookie.js';
 import type { SessionHttpAdapter } from '../http/http.adapter.js';
 import { ExpressHttpAdapter } from '../http/express.adapter.js';
+import { isCookieSessionStore, type CookieSessionStore } from '../stores/cookie.store.js';
+import type { SessionBackend } from './backend.js';
+import { ServerSideBackend } from './server-side.backend.js';
+import { SealedCookieBackend } from './sealed-cookie.backend.js';
+import { expiresAt, isExpired, type SessionTimes } from './expiry.js';
 
 /**
  * The module's core, a singleton: the resolved options, the store, the cookie writer and the HTTP
@@ -17,6 +22,8 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
   readonly cookies: CookieWriter;
   /** The store behind its guard: bounded in time, failures logged and answered 503. */
   readonly sessions: GuardedStore;
+  /** How sessions travel and where they are kept, decided once by the configured store. */
+  readonly backend: SessionBackend;
   /** Chosen at init, when the application's platform is known (SessionBootstrap). */
   http: SessionHttpAdapter = new ExpressHttpAdapter();
   /** Whether requests run inside AsyncLocalStorage, for CurrentSession (SessionBootstrap). */
@@ -27,16 +34,17 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     @Inject(SESSION_OPTIONS) readonly options: ResolvedSessionOptions,
-    @Inject(SESSION_STORE) readonly store: SessionStore,
+    @Inject(SESSION_STORE) readonly store: SessionStore | CookieSessionStore,
     @Inject(SESSION_STORE_OWNED) private readonly ownsStore: boolean,
   ) {
     this.cookies = new CookieWriter(options.cookie);
     this.sessions = new GuardedStore(store, options.storeTimeout, this.logger);
+    this.backend = isCookieSessionStore(store) ? new SealedCookieBackend(this, store) : new ServerSideBackend(this);
   }
 
   async onModuleInit(): Promise<void> {
     // Before serving: a store that is not ready (say, no sessions table) stops the start-up here.
-    await this.store.init?.({ warn: (message) => this.logger.warn(message) });
+    if (!isCookieSessionStore(this.store)) await this.store.init?.({ warn: (message) => this.logger.warn(message) });
     if (this.options.pruneInterval > 0) {
       this.sweeper = setInterval(() => {
         if (this.sweeping) return;
@@ -53,16 +61,16 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
     await this.sweeping;
-    if (this.ownsStore) await this.store.close?.();
+    if (this.ownsStore && !isCookieSessionStore(this.store)) await this.store.close?.();
   }
 
-  isExpired(s: { createdAt: number; lastSeenAt: number; expiresAt: number }, now: number): boolean {
-    return now >= s.expiresAt || now >= s.lastSeenAt + this.options.idleTimeout || now >= s.createdAt + this.options.absoluteTimeout;
+  /** The expiry rule (session/expiry.ts) under this module's timeouts. */
+  isExpired(s: SessionTimes, now: number): boolean {
+    return isExpired(s, now, this.options);
   }
 
-  /** The earlier of the idle and the absolute expiry, for a session seen at `now`. */
   expiresAt(createdAt: number, now: number): number {
-    return Math.min(now + this.options.idleTimeout, createdAt + this.options.absoluteTimeout);
+    return expiresAt(createdAt, now, this.options);
   }
 
   emit(type: SessionEventType, handle: string, userId?: string | null): void {

@@ -1,4 +1,7 @@
 import { SEAL_MARKER, type SessionSealer } from '../crypto/seal.js';
+import { defineOwn } from '../session/json.js';
+
+export { defineOwn };
 
 /**
  * Stored data format shared by the SQL stores: every value is boxed in a one-element array, so that
@@ -43,10 +46,6 @@ export function decodeData(text: unknown): Record<string, unknown> {
   return data;
 }
 
-/** Assignment that treats '__proto__' as an ordinary key. */
-export function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
-}
 
 /*
  * Sealed format (encryptionKeys given, see crypto/seal.ts): the same boxed layout, but each key is

@@ -84,8 +84,6 @@ export interface SessionStore {
   useTimeouts?(timeouts: SessionTimeouts): void;
   /** Release what the store opened itself (never a DataSource it was given). */
   close?(): Promise<void>;
-  /** Present on a store that keeps the whole session in the cookie instead (CookieSessionStore). */
-  readonly inCookie?: CookieCarrier;
 }
 
 /**
@@ -112,14 +110,4 @@ export function isUserIndexed(store: SessionStore): store is UserIndexedSessionS
 export interface SessionTimeouts {
   idleTimeout: number;
   absoluteTimeout: number;
-}
-
-/** How the session travels when the cookie is the store. */
-export interface CookieCarrier {
-  /** The cookie value for a record: sealed, so the client can neither read nor alter it. */
-  seal(record: SessionRecord): string;
-  /** The record inside a cookie value, or null when it does not open. */
-  open(value: string): SessionRecord | null;
-  /** The longest Set-Cookie line (name, value and attributes) this store lets a session reach. */
-  readonly maxCookieBytes: number;
 }

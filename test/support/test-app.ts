@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { Test, type TestingModule } from '@nestjs/testing';
 import {
   Authenticated, CurrentSession, Public, Session, SessionManager, SessionModule, SessionValue, UserId,
-  type SessionHandle, type SessionModuleOptions, type SessionStore,
+  type CookieSessionStore, type SessionHandle, type SessionModuleOptions, type SessionStore,
 } from '../../src/index.js';
 
 export const SECRET = 'test-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
@@ -320,7 +320,7 @@ export const PLATFORMS: Platform[] = ['express', 'fastify'];
 
 export interface TestAppOptions {
   platform?: Platform;
-  store: SessionStore;
+  store: SessionStore | CookieSessionStore;
   options?: Partial<SessionModuleOptions>;
   controllers?: Type[];
   providers?: unknown[];

@@ -1,11 +1,14 @@
-import { CookieSessionStore } from '../../src/stores/cookie.store.js';
+import { CookieSessionStore, isCookieSessionStore } from '../../src/stores/cookie.store.js';
+import { MemorySessionStore } from '../../src/stores/memory.store.js';
+import { GuardedStore } from '../../src/session/guarded-store.js';
 import { SessionSealer } from '../../src/crypto/seal.js';
 import { SessionStoreUnsupportedError } from '../../src/errors.js';
-import type { SessionRecord } from '../../src/stores/store.js';
+import { isUserIndexed, type SessionRecord } from '../../src/stores/store.js';
 
 /**
  * CookieSessionStore on its own: the sealed cookie round trip, what it refuses to open (altered,
- * foreign, or authentic but of the wrong shape), and the server-side half that has nothing to do.
+ * foreign, or authentic but of the wrong shape), and that it is no server-side store: the guarded
+ * store refuses what a cookie cannot do.
  * The lifecycle with it (sizes, rotation, logout) is in session.cookie-lifecycle.spec.ts.
  */
 
@@ -117,15 +120,26 @@ describe('CookieSessionStore: seal and open', () => {
   });
 });
 
-describe('CookieSessionStore: the server-side half', () => {
+describe('CookieSessionStore: not a server-side store', () => {
   const store = new CookieSessionStore({ keys: [K1] });
 
-  it('stores nothing: load finds nothing, create/update/destroy/prune do nothing', async () => {
-    await expect(store.load()).resolves.toBeNull();
-    await expect(store.create()).resolves.toBeUndefined();
-    await expect(store.update('id', { data: {} } as never)).resolves.toBe(false);
-    await expect(store.destroy()).resolves.toBeNull();
-    await expect(store.prune()).resolves.toBe(0);
+  it('has no server-side half to pretend with, and no user index', () => {
+    for (const m of ['load', 'create', 'update', 'destroy', 'prune', 'listByUser', 'destroyByUser', 'destroyByHandle']) {
+      expect((store as unknown as Record<string, unknown>)[m]).toBeUndefined();
+    }
+    expect(isUserIndexed(store as never)).toBe(false);
+    expect(isCookieSessionStore(store)).toBe(true);
+    expect(isCookieSessionStore(new MemorySessionStore())).toBe(false);
+    expect(isCookieSessionStore({ seal: () => '', open: () => null, maxCookieBytes: 4096 })).toBe(false);
+    expect(isCookieSessionStore(null)).toBe(false);
+  });
+
+  it('behind the guarded store, prune finds nothing and the server-side calls are refused', async () => {
+    const guarded = new GuardedStore(store, 1000, { warn: () => undefined });
+    await expect(guarded.prune(Date.now(), () => undefined)).resolves.toBe(0);
+    for (const call of [() => guarded.load('id'), () => guarded.create({} as never), () => guarded.update('id', {} as never), () => guarded.destroy('id')]) {
+      await expect(call()).rejects.toThrow(SessionStoreUnsupportedError);
+    }
   });
 
   it.each([
@@ -133,7 +147,8 @@ describe('CookieSessionStore: the server-side half', () => {
     ['destroyByUser', "cannot end a user's sessions"],
     ['destroyByHandle', 'cannot end a session by its handle'],
   ] as const)('%s is unsupported, and says why', async (method, what) => {
-    const err = (await (store[method] as () => Promise<unknown>)().catch((e: unknown) => e)) as Error;
+    const guarded = new GuardedStore(store, 1000, { warn: () => undefined });
+    const err = (await (guarded[method] as (a: string) => Promise<unknown>).call(guarded, 'x').catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(SessionStoreUnsupportedError);
     expect(err.message).toContain(`CookieSessionStore ${what}: the sessions live only in the browsers' cookies`);
   });

@@ -5,7 +5,7 @@ import type { SessionRecord } from '../../src/stores/store.js';
 import { harness } from './support/harness.js';
 
 /**
- * The session lifecycle when the cookie is the store (LazySession's cookie path): the whole session
+ * The session lifecycle when the cookie is the store (LazySession over SealedCookieBackend): the whole session
  * sealed in the cookie, re-sealed on each change, expiry judged from inside the cookie.
  */
 

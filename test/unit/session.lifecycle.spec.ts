@@ -7,7 +7,7 @@ import { verifyCookieValue, storeKey } from '../../src/crypto/token.js';
 import { harness, idOf, tokenOf, SECRET, OLD_SECRET } from './support/harness.js';
 
 /**
- * The session lifecycle of one request (LazySession) against the in-memory store, with a fake HTTP
+ * The session lifecycle of one request (LazySession over ServerSideBackend) against the in-memory store, with a fake HTTP
  * adapter: creation, load, expiry, touch, rotation, login, logout and destroy, and what reaches the
  * response (Set-Cookie, Cache-Control, Vary). Time is Date.now(), pinned where it matters.
  */

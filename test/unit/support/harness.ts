@@ -7,6 +7,10 @@ import { newHandle, newToken, signToken, storeKey } from '../../../src/crypto/to
 import type { SessionHttpAdapter } from '../../../src/http/http.adapter.js';
 import type { SessionEvent } from '../../../src/session/events.js';
 import type { SessionRecord, SessionStore } from '../../../src/stores/store.js';
+import type { CookieSessionStore } from '../../../src/stores/cookie.store.js';
+
+/** What the module can be given as its store. */
+export type AnyStore = SessionStore | CookieSessionStore;
 import type { LazySession } from '../../../src/session/handle.js';
 
 // The runtime logs store failures; the unit specs check them through their effects.
@@ -60,7 +64,7 @@ export class FakeHttp implements SessionHttpAdapter {
 }
 
 /** A store wrapper that records every call (name and arguments) made to the real store inside. */
-export function recording<S extends SessionStore>(inner: S): S & { calls: Array<[string, unknown[]]> } {
+export function recording<S extends AnyStore>(inner: S): S & { calls: Array<[string, unknown[]]> } {
   const calls: Array<[string, unknown[]]> = [];
   return new Proxy(inner, {
     get(target, prop, receiver) {
@@ -75,7 +79,7 @@ export function recording<S extends SessionStore>(inner: S): S & { calls: Array<
   }) as S & { calls: Array<[string, unknown[]]> };
 }
 
-export interface Harness<S extends SessionStore> {
+export interface Harness<S extends AnyStore> {
   rt: SessionRuntime;
   store: S & { calls: Array<[string, unknown[]]> };
   events: SessionEvent[];
@@ -96,7 +100,7 @@ export interface Exchange {
   nextCookie(): string | undefined;
 }
 
-export function harness<S extends SessionStore>(store: S, options: Partial<SessionModuleOptions> = {}): Harness<S> {
+export function harness<S extends AnyStore>(store: S, options: Partial<SessionModuleOptions> = {}): Harness<S> {
   const events: SessionEvent[] = [];
   const resolved = resolveSessionOptions({ secret: SECRET, store, pruneInterval: 0, onEvent: (e) => void events.push(e), ...options });
   const recorded = recording(store);
@@ -144,7 +148,7 @@ export function harness<S extends SessionStore>(store: S, options: Partial<Sessi
         remember: false,
         ...partial,
       };
-      await store.create(record);
+      await (store as SessionStore).create(record);
       return { cookie: `${name}=${signToken(token, secret)}`, id: record.id, token, record };
     },
   };
