@@ -96,7 +96,8 @@ const ALLOWED: Record<string, { any: string[]; typeOnly?: string[] }> = {
   request: { any: ['session', ...BELOW_SESSION] },
   session: { any: BELOW_SESSION },
   stores: { any: ['crypto', 'errors'] },
-  options: { any: ['errors'], typeOnly: ['stores', 'session'] },
+  // Start-up validation asks the store what it can do (isUserIndexed, isCookieSessionStore).
+  options: { any: ['errors', 'stores'], typeOnly: ['session'] },
   http: { any: ['errors'] },
   crypto: { any: ['errors'] },
   errors: { any: [] },

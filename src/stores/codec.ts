@@ -1,7 +1,13 @@
 import { SEAL_MARKER, type SessionSealer } from '../crypto/seal.js';
-import { defineOwn } from '../session/json.js';
 
-export { defineOwn };
+/**
+ * A plain own property even for '__proto__': assignment would call Object.prototype's setter and
+ * lose the key (or change the object's prototype). The session has the same three lines
+ * (session/json.ts): stores sit below the session and do not import it.
+ */
+export function defineOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
 
 /**
  * Stored data format shared by the SQL stores: every value is boxed in a one-element array, so that
