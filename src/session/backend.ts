@@ -3,7 +3,20 @@ import type { CookieWriter } from '../http/cookie.js';
 import type { ResolvedSessionOptions } from '../options.js';
 import type { SessionRequestIO } from './request-io.js';
 import type { SessionState } from './state.js';
+import type { GuardedStore } from './guarded-store.js';
+import type { SessionEventType } from './events.js';
 import { cookieMaxAge } from './decisions.js';
+
+/**
+ * What a backend needs of the runtime, all of it fixed at start-up. An interface of its own, so the
+ * runtime, which chooses the backend, is not imported back by it.
+ */
+export interface BackendRuntime {
+  readonly options: ResolvedSessionOptions;
+  readonly cookies: CookieWriter;
+  readonly sessions: GuardedStore;
+  emit(type: SessionEventType, handle: string, userId?: string | null): void;
+}
 
 /** The cookie named a session that no longer exists: the cookie is to be cleared. */
 export const GONE = Symbol('gone');

@@ -3,9 +3,8 @@ import type { CookieSessionStore } from '../stores/cookie.store.js';
 import { SessionDataTooLargeError } from '../errors.js';
 import type { SessionRequestIO } from './request-io.js';
 import type { SessionState } from './state.js';
-import { cookieLine, sendCookie, type SessionBackend, type SessionRef } from './backend.js';
+import { cookieLine, sendCookie, type BackendRuntime, type SessionBackend, type SessionRef } from './backend.js';
 import { shouldSetCookie } from './decisions.js';
-import type { BackendRuntime } from './server-side.backend.js';
 
 /**
  * The whole session sealed in the cookie (CookieSessionStore seals and opens it): nothing is kept

@@ -1,14 +1,10 @@
 import type { SessionPatch, SessionRecord } from '../stores/store.js';
 import { newToken, signToken, storeKey, verifyCookieValue } from '../crypto/token.js';
-import type { SessionRuntime } from './runtime.js';
 import type { SessionRequestIO } from './request-io.js';
 import type { PendingLogin, SessionState } from './state.js';
-import { GONE, cookieLine, sendCookie, type SessionBackend, type SessionRef } from './backend.js';
+import { GONE, cookieLine, sendCookie, type BackendRuntime, type SessionBackend, type SessionRef } from './backend.js';
 import { sessionsOverLimit, shouldSetCookie } from './decisions.js';
 import { expiresAt } from './expiry.js';
-
-/** What a backend needs of the runtime: all of it fixed at start-up. */
-export type BackendRuntime = Pick<SessionRuntime, 'options' | 'cookies' | 'sessions' | 'emit'>;
 
 /**
  * The session kept in the store (always through the guarded `rt.sessions`), named by a signed
