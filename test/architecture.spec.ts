@@ -218,14 +218,14 @@ describe('architecture checks (on synthetic trees)', () => {
       ...legal,
       'src/session/s.ts': "import { R } from '../request/r.js';",
       'src/stores/t.ts': "import { O } from '../options.js';",
-      'src/options.ts': "import { MemoryStore } from './stores/memory.js';",
+      'src/options.ts': "import { Handle } from './session/handle.js';",
       'src/http/h.ts': "import type { O } from '../options.js';",
       'src/extra/e.ts': '',
     };
     expect(forbiddenImports(illegal)).toEqual([
       "src/extra/e.ts: unit 'extra' has no place in the layout (add it to ALLOWED)",
       "src/http/h.ts → src/options.ts (http may not import options): import type { O } from '../options.js';",
-      "src/options.ts → src/stores/memory.ts (options may not import stores except as types): import { MemoryStore } from './stores/memory.js';",
+      "src/options.ts → src/session/handle.ts (options may not import session except as types): import { Handle } from './session/handle.js';",
       "src/session/s.ts → src/request/r.ts (session may not import request): import { R } from '../request/r.js';",
       "src/stores/t.ts → src/options.ts (stores may not import options): import { O } from '../options.js';",
     ]);
