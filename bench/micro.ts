@@ -130,8 +130,8 @@ async function wholeApp(platform: Platform): Promise<AppFigures[]> {
  */
 function hotPath(): { bare: number; get: number; post: number; postOrigin: number; tracked: number; calls: number } {
   const options = resolveSessionOptions({ secret: SECRET, store: new MemorySessionStore() });
-  const rt = { options, http: new ExpressHttpAdapter(), tracksRequests: false } as unknown as SessionRuntime;
-  const mw = new SessionMiddleware(rt);
+  const rt = { options, tracksRequests: false } as unknown as SessionRuntime;
+  const mw = new SessionMiddleware(rt, new ExpressHttpAdapter());
   const batch = 20_000;
   const batches = Math.max(1, Math.round((N * 20) / batch));
   const socket = new Socket();

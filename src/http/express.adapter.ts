@@ -1,13 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type SessionHttpAdapter } from './http.adapter.js';
+import { mergedVary, UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type PlatformAdapter } from './http.adapter.js';
 
 type Call = [method: 'write' | 'end', args: unknown[]];
 
-/**
- * Express: its request and response are Node's own, extended. Also what Fastify's middleware layer
- * hands over (`request.raw`, `reply.raw`), so the Fastify adapter falls back to it there.
- */
-export class ExpressHttpAdapter implements SessionHttpAdapter {
+/** Express: its request and response are Node's own, extended. */
+export class ExpressHttpAdapter implements PlatformAdapter {
+  /** Nest middleware is mounted after this module's, so it runs inside the request's context. */
+  readonly middlewareSeesContext = true;
+
   header(req: unknown, name: string): string | string[] | undefined {
     return (req as IncomingMessage).headers[name];
   }
@@ -34,12 +34,8 @@ export class ExpressHttpAdapter implements SessionHttpAdapter {
 
   addVary(res: unknown, field: string): void {
     const r = res as ServerResponse;
-    const prev = r.getHeader('vary');
-    if (prev === undefined) return void r.setHeader('vary', field);
-    const text = Array.isArray(prev) ? prev.join(', ') : String(prev);
-    const lower = field.toLowerCase();
-    if (text.split(',').some((f) => f.trim() === '*' || f.trim().toLowerCase() === lower)) return;
-    r.setHeader('vary', `${text}, ${field}`);
+    const vary = mergedVary(r.getHeader('vary'), field);
+    if (vary !== undefined) r.setHeader('vary', vary);
   }
 
   /** A plain middleware without a path: Express matches it without a regular expression. */

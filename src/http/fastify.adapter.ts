@@ -1,8 +1,6 @@
-import { UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type SessionHttpAdapter } from './http.adapter.js';
-import { ExpressHttpAdapter } from './express.adapter.js';
+import { mergedVary, UNAVAILABLE_BODY, type HeldRequest, type PlatformAdapter, type RequestEntry } from './http.adapter.js';
 
 interface ReplyLike {
-  raw: unknown;
   statusCode: number;
   header(name: string, value: unknown): unknown;
   getHeader(name: string): unknown;
@@ -11,19 +9,17 @@ interface ReplyLike {
 
 interface FastifyLike {
   addHook(name: 'onSend', hook: (request: unknown, reply: ReplyLike, payload: unknown) => Promise<unknown>): unknown;
-  addHook(name: 'onRequest', hook: (request: object, reply: ReplyLike, done: () => void) => void): unknown;
+  addHook(name: 'onRequest', hook: (request: object, reply: ReplyLike & object, done: () => void) => void): unknown;
 }
 
-const isReply = (res: unknown): res is ReplyLike =>
-  typeof res === 'object' && res !== null && 'raw' in res && typeof (res as ReplyLike).header === 'function';
-
 /**
- * Fastify: headers go through the reply, and the session is stored in an onSend hook, which Fastify
- * awaits before it writes anything. Before a guard or decorator has seen the reply (in middleware)
- * only Node's raw objects exist, so those fall back to the raw response.
+ * Fastify: the context holds Fastify's request and reply from its onRequest hook on, the very objects
+ * guards and handlers get, so headers always go through the reply; the session is stored in an onSend
+ * hook, which Fastify awaits before it writes anything.
  */
-export class FastifyHttpAdapter implements SessionHttpAdapter {
-  private readonly raw = new ExpressHttpAdapter();
+export class FastifyHttpAdapter implements PlatformAdapter {
+  /** Nest runs middleware through middie, whose hook Fastify registered before this module's. */
+  readonly middlewareSeesContext = false;
 
   header(req: unknown, name: string): string | string[] | undefined {
     return (req as { headers: Record<string, string | string[] | undefined> }).headers[name];
@@ -41,22 +37,17 @@ export class FastifyHttpAdapter implements SessionHttpAdapter {
 
   addSetCookie(res: unknown, line: string): void {
     // Fastify appends each set-cookie value rather than replacing the previous one.
-    if (isReply(res)) res.header('set-cookie', line);
-    else this.raw.addSetCookie(res, line);
+    (res as ReplyLike).header('set-cookie', line);
   }
 
   setHeader(res: unknown, name: string, value: string): void {
-    if (isReply(res)) res.header(name, value);
-    else this.raw.setHeader(res, name, value);
+    (res as ReplyLike).header(name, value);
   }
 
   addVary(res: unknown, field: string): void {
-    if (!isReply(res)) return this.raw.addVary(res, field);
-    const prev = res.getHeader('vary');
-    if (prev === undefined) return void res.header('vary', field);
-    const text = Array.isArray(prev) ? prev.join(', ') : String(prev);
-    if (text.split(',').some((f) => f.trim() === '*' || f.trim().toLowerCase() === field.toLowerCase())) return;
-    res.header('vary', `${text}, ${field}`);
+    const reply = res as ReplyLike;
+    const vary = mergedVary(reply.getHeader('vary'), field);
+    if (vary !== undefined) reply.header('vary', vary);
   }
 
   /** Nothing per request: the onSend hook installed at start-up does the holding. */
@@ -65,15 +56,11 @@ export class FastifyHttpAdapter implements SessionHttpAdapter {
   install(instance: unknown, entry: RequestEntry, find: (req: unknown) => HeldRequest | undefined): void {
     const fastify = instance as FastifyLike;
     // A plain onRequest hook rather than Nest middleware, which Fastify runs through middie.
-    // Fastify's own request (not request.raw): it is what guards and handlers get, and only it knows
-    // the protocol under the server's trustProxy setting.
-    fastify.addHook('onRequest', (request, reply, done) => entry.use(request, reply.raw as object, done));
+    // Fastify's own request and reply (not their `raw`): they are what guards and handlers get, and
+    // only the request knows the protocol under the server's trustProxy setting.
+    fastify.addHook('onRequest', (request, reply, done) => entry.use(request, reply, done));
     fastify.addHook('onSend', async (request, reply, payload) => {
-      const found = find(request);
-      if (!found) return payload;
-      // From here on, headers are written through the reply.
-      found.res = reply;
-      const pending = found.beforeSend(reply.statusCode);
+      const pending = find(request)?.beforeSend(reply.statusCode);
       if (!pending) return payload;
       try {
         await pending;

@@ -22,6 +22,12 @@ export interface SessionHttpAdapter {
    * Called only for requests that used their session: the others pay nothing.
    */
   holdResponse(res: unknown, beforeSend: (status: number) => Promise<void> | undefined): void;
+}
+
+/** A platform's adapter as start-up sees it: the per-request operations, and how it goes in front. */
+export interface PlatformAdapter extends SessionHttpAdapter {
+  /** Whether Nest middleware runs after `entry`, so it can find the request's context. */
+  readonly middlewareSeesContext: boolean;
   /**
    * Once at start-up, before any route, with the platform's own instance (an Express app, a Fastify
    * server): puts `entry` in front of every request, and whatever the platform needs at send time.
@@ -30,9 +36,9 @@ export interface SessionHttpAdapter {
 }
 
 /**
- * What runs first for every request (SessionMiddleware), with the request object that guards and
- * handlers will see (Express's request; Fastify's request, whose `raw` is Node's) and the platform's
- * raw response. It never answers the request itself.
+ * What runs first for every request (SessionMiddleware), with the request and response objects that
+ * guards and handlers will see (Express's own; Fastify's request and reply), so the request's context
+ * holds the same response from start to end. It never answers the request itself.
  */
 export interface RequestEntry {
   use(req: object, res: object, next: () => void): void;
@@ -40,10 +46,21 @@ export interface RequestEntry {
 
 /** A request as the adapter sees it at send time. */
 export interface HeldRequest {
-  res: unknown;
   /** Undefined when there is nothing to wait for (the session was not used). */
   beforeSend(status: number): Promise<void> | undefined;
 }
 
 /** The body of the 503 answered when storing the session failed: Nest's usual error shape. */
 export const UNAVAILABLE_BODY = JSON.stringify({ statusCode: 503, message: 'Session store unavailable', error: 'Service Unavailable' });
+
+/**
+ * The Vary value after adding `field`: undefined when it is already there (or `*` covers it), so both
+ * platforms merge one way whatever the application set before.
+ */
+export function mergedVary(prev: unknown, field: string): string | undefined {
+  if (prev === undefined) return field;
+  const text = Array.isArray(prev) ? prev.join(', ') : String(prev);
+  const lower = field.toLowerCase();
+  if (text.split(',').some((f) => f.trim() === '*' || f.trim().toLowerCase() === lower)) return undefined;
+  return `${text}, ${field}`;
+}

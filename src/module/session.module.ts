@@ -3,7 +3,6 @@ import { ConfigurableModuleClass, MODULE_OPTIONS_TOKEN } from './module-definiti
 import { resolveSessionOptions, type ResolvedSessionOptions, type SessionModuleOptions } from '../options.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from '../constants.js';
 import { SessionRuntime } from '../session/runtime.js';
-import { SessionMiddleware } from '../request/middleware.js';
 import { SessionBootstrap } from './bootstrap.js';
 import { SessionAuthGuard } from '../nest/guard.js';
 import { CurrentSession } from '../nest/current-session.js';
@@ -33,7 +32,6 @@ import { isCookieSessionStore, type CookieSessionStore } from '../stores/cookie.
     },
     { provide: SESSION_STORE_OWNED, useFactory: (o: ResolvedSessionOptions) => o.store === undefined, inject: [SESSION_OPTIONS] },
     SessionRuntime,
-    SessionMiddleware,
     SessionAuthGuard,
     CurrentSession,
     SessionManager,

@@ -2,6 +2,7 @@ import { Injectable, UnauthorizedException, type CanActivate, type ExecutionCont
 import { Reflector } from '@nestjs/core';
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
 import { contextOfExecution } from '../request/context.js';
+import { SessionOptionsError } from '../errors.js';
 
 export interface AuthenticatedOptions {
   /** Also 401 when the login is older than this many milliseconds (step-up for sensitive actions). */
@@ -46,7 +47,7 @@ export class SessionAuthGuard implements CanActivate {
     if (type === 'ws' || type === 'rpc') return false;
     if (type !== 'http') throw new UnauthorizedException('Authentication required');
     const ctx = contextOfExecution(context);
-    if (!ctx) throw new Error('nestjs-lazy-session: SessionAuthGuard needs SessionModule to be imported');
+    if (!ctx) throw new SessionOptionsError('nestjs-lazy-session: SessionAuthGuard needs SessionModule to be imported');
     // Private responses, the 401 included, must not be kept by caches.
     ctx.http.setHeader(ctx.res, 'Cache-Control', 'no-store');
     const { userId, authAt } = await ctx.session.authInfo();

@@ -12,12 +12,8 @@ import { SessionNotInRequestError } from '../errors.js';
  */
 export class RequestContext implements HeldRequest, SessionRequestIO {
   private handle: LazySession | undefined = undefined;
-  /** Middleware sees the platform's raw response; guards and decorators swap in the richer one. */
-  constructor(readonly rt: SessionRuntime, readonly req: unknown, public res: unknown) {}
-
-  get http(): SessionHttpAdapter {
-    return this.rt.http;
-  }
+  /** The platform's request and response as guards and handlers see them, and the adapter for them. */
+  constructor(readonly rt: SessionRuntime, readonly http: SessionHttpAdapter, readonly req: unknown, readonly res: unknown) {}
 
   /** The session of this request, made on first demand and shared by every caller. */
   get session(): LazySession {
@@ -48,16 +44,14 @@ export function contextOf(req: unknown): RequestContext | undefined {
 }
 
 /**
- * The context as a guard or parameter decorator sees it: it adopts that layer's response object
- * (Fastify's reply), and, where CurrentSession is in use, re-enters the async context that a
- * platform's body parsing may have lost, so that CurrentSession works in the handler.
+ * The context as a guard or parameter decorator sees it: where CurrentSession is in use, it re-enters
+ * the async context that a platform's body parsing may have lost, so that CurrentSession works in
+ * the handler.
  */
 export function contextOfExecution(execution: ExecutionContext): RequestContext | undefined {
   if (execution.getType() !== 'http') return undefined;
-  const http = execution.switchToHttp();
-  const ctx = contextOf(http.getRequest());
+  const ctx = contextOf(execution.switchToHttp().getRequest());
   if (!ctx) return undefined;
-  ctx.res = http.getResponse();
   if (ctx.rt.tracksRequests && requestContextStorage.getStore() !== ctx) requestContextStorage.enterWith(ctx);
   return ctx;
 }

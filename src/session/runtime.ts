@@ -5,8 +5,6 @@ import { GuardedStore } from './guarded-store.js';
 import type { SessionEventType } from './events.js';
 import { SESSION_OPTIONS, SESSION_STORE, SESSION_STORE_OWNED } from '../constants.js';
 import { CookieWriter } from '../http/cookie.js';
-import type { SessionHttpAdapter } from '../http/http.adapter.js';
-import { ExpressHttpAdapter } from '../http/express.adapter.js';
 import { isCookieSessionStore, type CookieSessionStore } from '../stores/cookie.store.js';
 import type { SessionBackend } from './backend.js';
 import { ServerSideBackend } from './server-side.backend.js';
@@ -14,8 +12,9 @@ import { SealedCookieBackend } from './sealed-cookie.backend.js';
 import { expiresAt, isExpired, type SessionTimes } from './expiry.js';
 
 /**
- * The module's core, a singleton: the resolved options, the store, the cookie writer and the HTTP
- * adapter, all prepared once at start-up, plus the sweeper that prunes expired sessions.
+ * The module's core, a singleton: the resolved options, the store and the cookie writer, all prepared
+ * once at start-up, plus the sweeper that prunes expired sessions. The platform's adapter is not
+ * here: each request's context receives it from the request entry (SessionMiddleware).
  */
 @Injectable()
 export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
@@ -24,10 +23,7 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
   readonly sessions: GuardedStore;
   /** How sessions travel and where they are kept, decided once by the configured store. */
   readonly backend: SessionBackend;
-  /** Chosen at init, when the application's platform is known (SessionBootstrap). */
-  http: SessionHttpAdapter = new ExpressHttpAdapter();
-  /** Whether requests run inside AsyncLocalStorage, for CurrentSession (SessionBootstrap). */
-  tracksRequests = true;
+  private tracking: boolean | undefined;
   private readonly logger = new Logger('SessionModule');
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
@@ -40,6 +36,24 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
     this.cookies = new CookieWriter(options.cookie);
     this.sessions = new GuardedStore(store, options.storeTimeout, this.logger);
     this.backend = isCookieSessionStore(store) ? new SealedCookieBackend(this, store) : new ServerSideBackend(this);
+  }
+
+  /**
+   * Whether requests run inside AsyncLocalStorage, for CurrentSession and SessionManager. Until
+   * start-up has decided (a runtime made by hand, in a unit spec), on: the slower side that never fails.
+   */
+  get tracksRequests(): boolean {
+    return this.tracking !== false;
+  }
+
+  /**
+   * Decided once, by SessionBootstrap at onModuleInit: the first moment Nest knows every class that
+   * could inject CurrentSession (middleware is only known once every module's configure() has run).
+   * Deciding again would change how a running application finds its requests, so it is refused.
+   */
+  decideTracking(on: boolean): void {
+    if (this.tracking !== undefined) throw new Error('nestjs-lazy-session: request tracking is decided once, at start-up');
+    this.tracking = on;
   }
 
   async onModuleInit(): Promise<void> {

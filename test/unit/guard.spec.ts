@@ -69,8 +69,8 @@ function setup() {
   function execution(cls: Cls, name: string, opts: { cookie?: string; type?: string; attach?: boolean } = {}) {
     const x = h.request(opts.cookie);
     if (opts.attach !== false) attachContext(x.req, x.ctx);
-    // The layer's response (Fastify's reply, say) differs from the middleware's raw one: the guard writes to it.
-    const layerRes: FakeRes = { headers: {}, holds: 0 };
+    // The layer's response (Fastify's reply, say) is the one the request's context was made with.
+    const layerRes: FakeRes = x.res;
     const host = new ExecutionContextHost([x.req, layerRes, () => undefined], cls as never, handlerOf(cls, name) as never);
     host.setType(opts.type ?? 'http');
     return { host, x, layerRes };

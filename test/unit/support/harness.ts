@@ -60,7 +60,6 @@ export class FakeHttp implements SessionHttpAdapter {
     r.held = beforeSend;
     r.holds++;
   }
-  install() {}
 }
 
 /** A store wrapper that records every call (name and arguments) made to the real store inside. */
@@ -105,7 +104,7 @@ export function harness<S extends AnyStore>(store: S, options: Partial<SessionMo
   const resolved = resolveSessionOptions({ secret: SECRET, store, pruneInterval: 0, onEvent: (e) => void events.push(e), ...options });
   const recorded = recording(store);
   const rt = new SessionRuntime(resolved, recorded, false);
-  rt.http = new FakeHttp();
+  const http = new FakeHttp();
   const name = resolved.cookie.name;
   return {
     rt,
@@ -114,7 +113,7 @@ export function harness<S extends AnyStore>(store: S, options: Partial<SessionMo
     request(cookie, method = 'GET') {
       const req: FakeReq = { method, headers: { cookie } };
       const res: FakeRes = { headers: {}, holds: 0 };
-      const ctx = new RequestContext(rt, req, res);
+      const ctx = new RequestContext(rt, http, req, res);
       const setCookies = () => (res.headers['set-cookie'] as string[] | undefined) ?? [];
       return {
         session: ctx.session,
