@@ -1,5 +1,3 @@
-import type { ResolvedSessionOptions } from '../options.js';
-
 export type CookieLookup = { kind: 'absent' } | { kind: 'invalid' } | { kind: 'value'; value: string };
 
 const ABSENT: CookieLookup = { kind: 'absent' };
@@ -33,12 +31,22 @@ export function findCookie(header: string | string[] | undefined, name: string):
   return COOKIE_OCTETS.test(value) ? { kind: 'value', value } : INVALID;
 }
 
+/** The cookie's attributes, as the module's options resolve them (what this leaf module needs of them). */
+export interface CookieAttributes {
+  readonly name: string;
+  readonly path: string;
+  readonly domain?: string;
+  readonly httpOnly: boolean;
+  readonly secure: boolean;
+  readonly sameSite: 'lax' | 'strict' | 'none';
+}
+
 /** Serializes the session cookie; built from options resolved once at start-up. */
 export class CookieWriter {
   private readonly suffix: string;
   private readonly clearValue: string;
 
-  constructor(private readonly options: ResolvedSessionOptions['cookie']) {
+  constructor(private readonly options: CookieAttributes) {
     const o = options;
     const attrs = [`Path=${o.path}`];
     if (o.domain) attrs.push(`Domain=${o.domain}`);

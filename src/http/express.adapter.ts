@@ -1,26 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mergedVary, UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type PlatformAdapter } from './http.adapter.js';
+import { RequestReader } from './request-reader.js';
 
 type Call = [method: 'write' | 'end', args: unknown[]];
 
 /** Express: its request and response are Node's own, extended. */
-export class ExpressHttpAdapter implements PlatformAdapter {
+export class ExpressHttpAdapter extends RequestReader implements PlatformAdapter {
   /** Nest middleware is mounted after this module's, so it runs inside the request's context. */
   readonly middlewareSeesContext = true;
-
-  header(req: unknown, name: string): string | string[] | undefined {
-    return (req as IncomingMessage).headers[name];
-  }
-
-  method(req: unknown): string {
-    return (req as IncomingMessage).method ?? 'GET';
-  }
-
-  /** Express's req.protocol: the socket's, or X-Forwarded-Proto when the app's 'trust proxy' trusts the peer. */
-  scheme(req: unknown): string | undefined {
-    const protocol = (req as { protocol?: unknown }).protocol;
-    return typeof protocol === 'string' ? protocol : undefined;
-  }
 
   addSetCookie(res: unknown, line: string): void {
     const r = res as ServerResponse;

@@ -1,4 +1,5 @@
 import { mergedVary, UNAVAILABLE_BODY, type HeldRequest, type PlatformAdapter, type RequestEntry } from './http.adapter.js';
+import { RequestReader } from './request-reader.js';
 
 interface ReplyLike {
   statusCode: number;
@@ -17,23 +18,9 @@ interface FastifyLike {
  * guards and handlers get, so headers always go through the reply; the session is stored in an onSend
  * hook, which Fastify awaits before it writes anything.
  */
-export class FastifyHttpAdapter implements PlatformAdapter {
+export class FastifyHttpAdapter extends RequestReader implements PlatformAdapter {
   /** Nest runs middleware through middie, whose hook Fastify registered before this module's. */
   readonly middlewareSeesContext = false;
-
-  header(req: unknown, name: string): string | string[] | undefined {
-    return (req as { headers: Record<string, string | string[] | undefined> }).headers[name];
-  }
-
-  method(req: unknown): string {
-    return (req as { method?: string }).method ?? 'GET';
-  }
-
-  /** Fastify's request.protocol: the socket's, or X-Forwarded-Proto when the server's trustProxy trusts the peer. */
-  scheme(req: unknown): string | undefined {
-    const protocol = (req as { protocol?: unknown }).protocol;
-    return typeof protocol === 'string' ? protocol : undefined;
-  }
 
   addSetCookie(res: unknown, line: string): void {
     // Fastify appends each set-cookie value rather than replacing the previous one.

@@ -26,6 +26,8 @@ const NEEDS_REQUEST_TRACKING: unknown[] = [CurrentSession, SessionManager];
  */
 @Injectable()
 export class SessionBootstrap implements OnModuleInit {
+  private chosen: PlatformAdapter | undefined;
+
   constructor(
     private readonly rt: SessionRuntime,
     private readonly modules: ModulesContainer,
@@ -36,7 +38,7 @@ export class SessionBootstrap implements OnModuleInit {
   install(): void {
     const adapter = this.platform();
     if (!adapter) return;
-    adapter.install(this.adapterHost.httpAdapter.getInstance(), new SessionMiddleware(this.rt, adapter), (req) => contextOf(req));
+    adapter.install(this.adapterHost.httpAdapter.getInstance(), new SessionMiddleware(this.rt, adapter), contextOf);
   }
 
   onModuleInit(): void {
@@ -45,10 +47,14 @@ export class SessionBootstrap implements OnModuleInit {
     this.rt.decideTracking(this.rt.options.trackRequests ?? this.findInjecting(NEEDS_REQUEST_TRACKING) !== undefined);
   }
 
-  /** The adapter for the application's platform; none without one (an application context). */
+  /**
+   * The adapter for the application's platform, chosen at its first use (configure()) and kept;
+   * none without a platform (an application context).
+   */
   private platform(): PlatformAdapter | undefined {
     const platform = this.adapterHost.httpAdapter;
-    return platform ? platformAdapter(platform.getType()) : undefined;
+    if (!platform) return undefined;
+    return (this.chosen ??= platformAdapter(platform.getType()));
   }
 
   /**

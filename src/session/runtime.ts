@@ -23,7 +23,8 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
   readonly sessions: GuardedStore;
   /** How sessions travel and where they are kept, decided once by the configured store. */
   readonly backend: SessionBackend;
-  private tracking: boolean | undefined;
+  private tracking = true;
+  private trackingDecided = false;
   private readonly logger = new Logger('SessionModule');
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<unknown> | undefined;
@@ -43,7 +44,7 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
    * start-up has decided (a runtime made by hand, in a unit spec), on: the slower side that never fails.
    */
   get tracksRequests(): boolean {
-    return this.tracking !== false;
+    return this.tracking;
   }
 
   /**
@@ -52,7 +53,8 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
    * Deciding again would change how a running application finds its requests, so it is refused.
    */
   decideTracking(on: boolean): void {
-    if (this.tracking !== undefined) throw new Error('nestjs-lazy-session: request tracking is decided once, at start-up');
+    if (this.trackingDecided) throw new Error('nestjs-lazy-session: request tracking is decided once, at start-up');
+    this.trackingDecided = true;
     this.tracking = on;
   }
 
