@@ -1,4 +1,4 @@
-import { SessionRuntime } from '../session/runtime.js';
+import type { SessionRuntime } from '../session/runtime.js';
 import { attachContext, RequestContext, requestContextStorage } from './context.js';
 import type { RequestEntry, SessionHttpAdapter } from '../http/http.adapter.js';
 
