@@ -1,5 +1,6 @@
 import request from 'supertest';
 import { All, Controller, Get, HttpCode, Param, Post, type INestApplication } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import {
   Authenticated, CookieSessionStore, CurrentSession, MemorySessionStore, Session, SessionManager, SessionValue, UserId,
   type SessionHandle, type SessionModuleOptions, type SessionStore,
@@ -45,7 +46,13 @@ function countingStore(inner: SessionStore): SessionStore & { calls: string[] } 
 
 @Controller('xs')
 class CrossSiteController {
-  constructor(private readonly current: CurrentSession, private readonly manager: SessionManager) {}
+  // SessionManager is looked up, not injected: this controller also serves the cookie store, with which
+  // injecting SessionManager is refused at start-up.
+  constructor(private readonly current: CurrentSession, private readonly moduleRef: ModuleRef) {}
+
+  private get manager(): SessionManager {
+    return this.moduleRef.get(SessionManager, { strict: false });
+  }
 
   /** A webhook: never looks at the session. */
   @All('hook')
