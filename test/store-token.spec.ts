@@ -18,6 +18,12 @@ class RecordingStore extends MemorySessionStore {
     this.calls.push('create');
     return super.create(record);
   }
+  useTimeouts(timeouts: { idleTimeout: number; absoluteTimeout: number }) {
+    this.calls.push(`useTimeouts ${timeouts.idleTimeout}/${timeouts.absoluteTimeout}`);
+  }
+  async close() {
+    this.calls.push('close');
+  }
 }
 
 /**
@@ -57,13 +63,18 @@ describe.each(PLATFORMS)('overrideProvider(SESSION_STORE) on %s', (platform) => 
     const set = await request(app.getHttpServer()).post('/set').send({ a: 'through the override' }).expect(200);
     const cookie = sessionCookie(set);
     expect(cookie).toBeDefined();
-    expect(override.calls).toEqual(['create']);
+    // Told the module's timeouts at start-up, as a configured store is.
+    expect(override.calls).toEqual(['useTimeouts 1800000/43200000', 'create']);
     expect(override.size).toBe(1);
 
     const read = await request(app.getHttpServer()).get('/read').set('Cookie', cookie!).expect(200);
     expect(read.body.a).toBe('through the override');
-    expect(override.calls).toEqual(['create', 'load']);
+    expect(override.calls).toEqual(['useTimeouts 1800000/43200000', 'create', 'load']);
     expect(existsSync(sqlitePath)).toBe(false);
+    // The test's store: the module never closes it, though the options name no store.
+    await app.close();
+    app = undefined;
+    expect(override.calls.at(-1)).toBe('load');
   });
 
   it('replaces a store given in the options: the configured one is never called', async () => {
@@ -73,7 +84,7 @@ describe.each(PLATFORMS)('overrideProvider(SESSION_STORE) on %s', (platform) => 
 
     const set = await request(app.getHttpServer()).post('/set').send({ a: 1 }).expect(200);
     await request(app.getHttpServer()).get('/read').set('Cookie', sessionCookie(set)!).expect(200, { a: 1, b: null, c: false, again: 1 });
-    expect(override.calls).toEqual(['create', 'load']);
+    expect(override.calls).toEqual(['useTimeouts 1800000/43200000', 'create', 'load']);
     expect(configured.calls).toEqual([]);
   });
 });

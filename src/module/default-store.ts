@@ -29,6 +29,13 @@ async function loadDependencies(): Promise<{ typeorm: typeof import('typeorm'); 
  * The zero-setup store: an embedded SQLite file through better-sqlite3, in WAL mode so readers do
  * not wait for the writer, with a busy timeout for the moments several processes share the file.
  */
+/** The stores this module made itself, and so closes at shutdown; never one it was given. */
+const MADE_HERE = new WeakSet<object>();
+
+export function madeByModule(store: object): boolean {
+  return MADE_HERE.has(store);
+}
+
 export async function createDefaultStore(path: string): Promise<TypeOrmSessionStore> {
   const { typeorm, sqlite } = await loadDependencies();
   const dataSource: DataSource = new typeorm.DataSource({
@@ -42,5 +49,7 @@ export async function createDefaultStore(path: string): Promise<TypeOrmSessionSt
     },
   });
   await dataSource.initialize();
-  return new TypeOrmSessionStore(dataSource, { createTable: true, ownsDataSource: true });
+  const store = new TypeOrmSessionStore(dataSource, { createTable: true, ownsDataSource: true });
+  MADE_HERE.add(store);
+  return store;
 }

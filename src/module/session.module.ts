@@ -7,9 +7,9 @@ import { SessionBootstrap } from './bootstrap.js';
 import { SessionAuthGuard } from '../nest/guard.js';
 import { CurrentSession } from '../nest/current-session.js';
 import { SessionManager } from '../nest/manager.js';
-import { createDefaultStore } from './default-store.js';
+import { createDefaultStore, madeByModule } from './default-store.js';
 import type { SessionStore } from '../stores/store.js';
-import { isCookieSessionStore, type CookieSessionStore } from '../stores/cookie.store.js';
+import type { CookieSessionStore } from '../stores/cookie.store.js';
 
 /**
  * Sessions for the whole application: import SessionModule.forRoot({ secret }) (or forRootAsync)
@@ -22,15 +22,11 @@ import { isCookieSessionStore, type CookieSessionStore } from '../stores/cookie.
     { provide: SESSION_OPTIONS, useFactory: (o: SessionModuleOptions) => resolveSessionOptions(o), inject: [MODULE_OPTIONS_TOKEN] },
     {
       provide: SESSION_STORE,
-      useFactory: async (o: ResolvedSessionOptions) => {
-        const store: SessionStore | CookieSessionStore = o.store ?? (await createDefaultStore(o.sqlitePath));
-        // Once, before any request: a store built before the options were resolved learns the timeouts.
-        if (!isCookieSessionStore(store)) store.useTimeouts?.({ idleTimeout: o.idleTimeout, absoluteTimeout: o.absoluteTimeout });
-        return store;
-      },
+      useFactory: async (o: ResolvedSessionOptions): Promise<SessionStore | CookieSessionStore> => o.store ?? (await createDefaultStore(o.sqlitePath)),
       inject: [SESSION_OPTIONS],
     },
-    { provide: SESSION_STORE_OWNED, useFactory: (o: ResolvedSessionOptions) => o.store === undefined, inject: [SESSION_OPTIONS] },
+    // From the store itself, not from the options: a store put in by overrideProvider(SESSION_STORE) is the test's.
+    { provide: SESSION_STORE_OWNED, useFactory: (store: object) => madeByModule(store), inject: [SESSION_STORE] },
     SessionRuntime,
     SessionAuthGuard,
     CurrentSession,

@@ -60,7 +60,12 @@ export class SessionRuntime implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     // Before serving: a store that is not ready (say, no sessions table) stops the start-up here.
-    if (!isCookieSessionStore(this.store)) await this.store.init?.({ warn: (message) => this.logger.warn(message) });
+    if (!isCookieSessionStore(this.store)) {
+      const { idleTimeout, absoluteTimeout } = this.options;
+      // Here rather than where the store is made, so that a store given by overrideProvider learns them too.
+      this.store.useTimeouts?.({ idleTimeout, absoluteTimeout });
+      await this.store.init?.({ warn: (message) => this.logger.warn(message) });
+    }
     if (this.options.pruneInterval > 0) {
       this.sweeper = setInterval(() => {
         if (this.sweeping) return;
