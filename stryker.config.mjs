@@ -13,15 +13,24 @@ export default {
   mutate: [
     'src/crypto/token.ts', // token and signature
     'src/http/cookie.ts', // cookie parsing and writing
-    'src/http/cross-site.ts', // the cross-site rule (pure; the middleware only opens the request's context)
+    'src/http/cross-site.ts', // the cross-site rule (pure; judged at the session's first use)
     'src/nest/guard.ts', // the guard
     'src/nest/decorators.ts', // the decorators
-    'src/session/handle.ts', // the session lifecycle: load, login, rotate, logout, expiry
-    'src/session/runtime.ts', // expiry arithmetic, events, the sweeper
+    'src/session/handle.ts', // the session lifecycle: load once, change, login, rotate, logout, commit
+    'src/session/state.ts', // the lifecycle's state and its transitions
+    'src/session/changes.ts', // the patch of changed keys
+    'src/session/decisions.ts', // shouldSave, shouldTouch, shouldSetCookie, ...
+    'src/session/expiry.ts', // the expiry rule
+    'src/session/first-use.ts', // the cross-site refusal and the cookie lookup at first use
+    'src/session/backend.ts', // cookie lines shared by both backends
+    'src/session/server-side.backend.ts', // token cookie + store: create, update, rotate, end, maxSessionsPerUser
+    'src/session/sealed-cookie.backend.ts', // the whole session sealed in the cookie
+    'src/session/runtime.ts', // start-up decisions, events, the sweeper
     'src/session/guarded-store.ts', // store calls bounded in time, failures answered 503
     'src/crypto/seal.ts', // sealing
-    'src/stores/cookie.store.ts', // the sealed cookie as the store
+    'src/stores/cookie.store.ts', // the sealed cookie's format
   ],
+
   ignorePatterns: ['bench', 'demo', '.run', 'dist', 'reports', 'coverage', '*.sqlite*'],
   reporters: ['clear-text', 'progress', 'json'],
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
