@@ -1,5 +1,6 @@
 import type { SessionRecord } from './store.js';
 import { SessionSealer } from '../crypto/seal.js';
+import { SessionOptionsError } from '../errors.js';
 
 export interface CookieSessionStoreOptions {
   /** Each at least 32 characters; the first seals, every one opens (rotation). */
@@ -41,7 +42,7 @@ export class CookieSessionStore implements CookieCarrier {
   }
 
   constructor(options: CookieSessionStoreOptions) {
-    if (!options || !Array.isArray(options.keys)) throw new Error('nestjs-lazy-session: CookieSessionStore needs { keys: string[] } (each at least 32 characters)');
+    if (!options || !Array.isArray(options.keys)) throw new SessionOptionsError('CookieSessionStore needs { keys: string[] } (each at least 32 characters)');
     // Its own purpose: a key list shared with encryption at rest never opens one's values as the other's.
     this.sealer = new SessionSealer(options.keys, 'cookie');
   }

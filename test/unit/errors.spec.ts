@@ -126,6 +126,7 @@ describe('start-up refusals are SessionOptionsError', () => {
     ['module options', () => resolveSessionOptions({ secret: 'short' }), /option 'secret' must be a string of at least 32 characters/],
     ['encryption keys', () => new SessionSealer([]), /encryptionKeys must be a non-empty array/],
     ['cookie store keys', () => new CookieSessionStore({ keys: ['short'] }), /each of CookieSessionStore keys must be a string of at least 32 characters/],
+    ['cookie store without keys', () => new CookieSessionStore(undefined as never), /CookieSessionStore needs \{ keys: string\[\] \}/],
     ['@Authenticated maxAuthAge', () => Authenticated({ maxAuthAge: 0 }), /@Authenticated\(\{ maxAuthAge \}\) takes a positive whole number of milliseconds/],
   ])('%s', (_, fn, message) => {
     const err = refusal(fn);
