@@ -22,6 +22,8 @@ const part = partAt >= 0 ? args[partAt + 1] : undefined;
 const strykerArgs = args.filter((a, i) => a !== '--report-only' && i !== partAt && i !== partAt + 1);
 
 if (!reportOnly) {
+  // Stryker writes a part's report where the full run's is: keep that one to put it back.
+  const full = part && existsSync(jsonPath) ? readFileSync(jsonPath) : undefined;
   const t0 = Date.now();
   const run = spawnSync('npx', ['stryker', 'run', ...strykerArgs], { cwd: root, stdio: 'inherit' });
   const seconds = Math.round((Date.now() - t0) / 1000);
@@ -33,6 +35,7 @@ if (!reportOnly) {
   if (part) {
     mkdirSync(partsDir, { recursive: true });
     renameSync(jsonPath, join(partsDir, `${part}.json`));
+    if (full) writeFileSync(jsonPath, full);
     writeFileSync(join(partsDir, `${part}.meta.json`), JSON.stringify(meta));
   } else {
     rmSync(partsDir, { recursive: true, force: true });
@@ -40,13 +43,12 @@ if (!reportOnly) {
   }
 }
 
-/** The runs the report is made of: the full run's JSON, or the parts, oldest first. */
+/** The runs the report is made of, oldest first: the last full run and the parts made since. */
 function runs() {
   const parts = existsSync(partsDir) ? readdirSync(partsDir).filter((f) => f.endsWith('.json') && !f.endsWith('.meta.json')) : [];
-  const list = parts.length
-    ? parts.map((f) => ({ name: f.slice(0, -5), json: join(partsDir, f), meta: join(partsDir, `${f.slice(0, -5)}.meta.json`) }))
-    : [{ name: 'full run', json: jsonPath, meta: `${jsonPath}.meta.json` }];
-  for (const r of list) if (!existsSync(r.json)) throw new Error(`no ${r.json}: run npm run mutate first`);
+  const list = parts.map((f) => ({ name: `part ${f.slice(0, -5)}`, json: join(partsDir, f), meta: join(partsDir, `${f.slice(0, -5)}.meta.json`) }));
+  if (existsSync(jsonPath)) list.push({ name: 'full run', json: jsonPath, meta: `${jsonPath}.meta.json` });
+  if (list.length === 0) throw new Error(`no ${jsonPath}: run npm run mutate first`);
   return list
     .map((r) => ({ ...r, meta: existsSync(r.meta) ? JSON.parse(readFileSync(r.meta, 'utf8')) : { runtime: 'not measured', at: '' } }))
     .sort((a, b) => a.meta.at.localeCompare(b.meta.at));
