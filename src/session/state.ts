@@ -20,7 +20,7 @@ export interface PendingLogin {
  *   session not yet stored gets a fresh id anyway.
  * - `record` set: the live session as loaded; `data` is its data with `changes` applied.
  * - `login`, when set, is the user after this request and wins over `record.userId`.
- * - `staleCookie` only with `hadCookie`: the cookie that came named no live session, so it is
+ * - `staleCookie` only when a cookie came: the cookie that came named no live session, so it is
  *   cleared unless a new session replaces it.
  */
 export class SessionState {
@@ -50,9 +50,6 @@ export class SessionState {
     return this.pendingLogin;
   }
 
-  get hadCookie(): boolean {
-    return this.cookieCame;
-  }
 
   get staleCookie(): boolean {
     return this.cookieStale;

@@ -231,6 +231,25 @@ describe('SealedCookieBackend', () => {
     expect(() => rt.backend.checkFits('k', new SessionState(), { k: 'x'.repeat(2000) })).not.toThrow();
     expect(() => rt.backend.checkFits('k', new SessionState(), { k: 'x'.repeat(4000) })).toThrow(SessionDataTooLargeError);
   });
+
+  it('a Set-Cookie line of exactly maxCookieBytes fits; one byte less of room does not', () => {
+    const bounded = new CookieSessionStore({ keys: [KEY] });
+    const { rt } = setup(bounded);
+    const data = { k: 'x'.repeat(500) };
+    const room = (bytes: number) => Object.defineProperty(bounded, 'maxCookieBytes', { value: bytes });
+    room(0);
+    let line = 0;
+    try {
+      rt.backend.checkFits('k', new SessionState(), data);
+    } catch (err) {
+      line = (err as SessionDataTooLargeError).bytes;
+    }
+    expect(line).toBeGreaterThan(500);
+    room(line);
+    expect(() => rt.backend.checkFits('k', new SessionState(), data)).not.toThrow();
+    room(line - 1);
+    expect(() => rt.backend.checkFits('k', new SessionState(), data)).toThrow(SessionDataTooLargeError);
+  });
 });
 
 describe('SessionState: the valid combinations', () => {

@@ -4,7 +4,9 @@ import { jest } from '@jest/globals';
 import { MemorySessionStore } from '../../src/stores/memory.store.js';
 import { SessionDataTooLargeError, SessionStoreUnavailableError } from '../../src/errors.js';
 import { verifyCookieValue, storeKey } from '../../src/crypto/token.js';
-import { harness, idOf, tokenOf, SECRET, OLD_SECRET } from './support/harness.js';
+import { harness, idOf, tokenOf, SECRET, OLD_SECRET, type Exchange } from './support/harness.js';
+import { ForbiddenException } from '@nestjs/common';
+import { CROSS_SITE_REFUSED } from '../../src/http/cross-site.js';
 
 /**
  * The session lifecycle of one request (LazySession over ServerSideBackend) against the in-memory store, with a fake HTTP
@@ -850,5 +852,37 @@ describe('store failures', () => {
     await x.session.set('a', 1);
     await expect(x.send()).rejects.toBeInstanceOf(SessionStoreUnavailableError);
     expect(x.setCookies()).toEqual([]);
+  });
+});
+
+describe('a state-changing request from another site', () => {
+  it('may not use its session at all: every way in refuses with 403, and nothing is asked of the store or sent', async () => {
+    const h = setup();
+    const { cookie } = await h.seed({ data: { a: 1 }, userId: 'u' });
+    h.store.calls.length = 0;
+    const uses: Array<(s: Exchange['session']) => Promise<unknown> | unknown> = [
+      (s) => s.get('a'),
+      (s) => s.set('a', 2),
+      (s) => s.login('mallory'),
+      (s) => s.logout(),
+      (s) => s.destroy(),
+      (s) => s.authInfo(),
+      (s) => s.cookieSessionId(),
+    ];
+    for (const use of uses) {
+      const x = h.request(cookie, 'POST');
+      x.req.headers['sec-fetch-site'] = 'cross-site';
+      x.req.headers.origin = 'https://evil.example';
+      x.req.headers.host = 'app.example';
+      await expect(Promise.resolve().then(() => use(x.session))).rejects.toThrow(new ForbiddenException(CROSS_SITE_REFUSED));
+      await x.send(200);
+      expect(x.setCookies()).toEqual([]);
+      expect(x.res.holds).toBe(0);
+    }
+    expect(h.store.calls).toEqual([]);
+    // The same request from the app's own page is served.
+    const own = h.request(cookie, 'POST');
+    own.req.headers['sec-fetch-site'] = 'same-origin';
+    expect(await own.session.get('a')).toBe(1);
   });
 });

@@ -5,6 +5,7 @@ import { SessionStoreUnavailableError, SessionStoreUnsupportedError } from '../.
 import type { SessionEvent } from '../../src/session/events.js';
 import type { SessionRecord, SessionStore, StoredSessionSummary, UserIndexedSessionStore } from '../../src/stores/store.js';
 import { GuardedStore } from '../../src/session/guarded-store.js';
+import { CookieSessionStore, isCookieSessionStore } from '../../src/stores/cookie.store.js';
 import { SessionRuntime } from '../../src/session/runtime.js';
 import { resolveSessionOptions, type SessionModuleOptions } from '../../src/options.js';
 import { SECRET } from './support/harness.js';
@@ -45,7 +46,7 @@ describe('the guarded store: bounded calls, failures logged and answered 503', (
   /** A store whose one method does what the test says; the others are never called. */
   const storeWith = (method: keyof UserIndexedSessionStore, impl: (...args: unknown[]) => Promise<unknown>) =>
     Object.assign(new MemorySessionStore(), { [method]: impl }) as UserIndexedSessionStore;
-  const guarded = (store: SessionStore, timeout = 5000) => new GuardedStore(store, timeout, new Logger('SessionModule'));
+  const guarded = (store: SessionStore | CookieSessionStore, timeout = 5000) => new GuardedStore(store, timeout, new Logger('SessionModule'));
 
   it('passes the value and the arguments through', async () => {
     const seen: unknown[] = [];
@@ -83,7 +84,12 @@ describe('the guarded store: bounded calls, failures logged and answered 503', (
     // Whatever was thrown, even without a message.
     await guarded(storeWith('destroy', () => Promise.reject('plain string'))).destroy('x').catch(() => undefined);
     await guarded(storeWith('listByUser', () => Promise.reject(null))).listByUser('u').catch(() => undefined);
-    expect(warn.mock.calls.slice(2).map((c) => c[0])).toEqual(['session store destroy failed: plain string', 'session store listByUser failed: null']);
+    await guarded(storeWith('destroyByHandle', () => Promise.reject(cause))).destroyByHandle('h').catch(() => undefined);
+    expect(warn.mock.calls.slice(2).map((c) => c[0])).toEqual([
+      'session store destroy failed: plain string',
+      'session store listByUser failed: null',
+      'session store destroyByHandle failed: connection refused',
+    ]);
   });
 
   it('an error that is already SessionStoreUnavailableError is passed on as it is', async () => {
@@ -104,6 +110,12 @@ describe('the guarded store: bounded calls, failures logged and answered 503', (
     expect(warn).not.toHaveBeenCalled();
   });
 
+  it('the cookie store has no server-side half: a server-side call is refused as unsupported, prune finds nothing', async () => {
+    const cookieStore = new CookieSessionStore({ keys: [SECRET] });
+    await expect(guarded(cookieStore).load('x')).rejects.toThrow(new SessionStoreUnsupportedError('CookieSessionStore keeps no session server-side'));
+    await expect(guarded(cookieStore).prune(Date.now(), () => undefined)).resolves.toBe(0);
+  });
+
   it('prune is not bounded by storeTimeout: a long backlog is not cut off', async () => {
     let release!: (n: number) => void;
     const store = storeWith('prune', () => new Promise<number>((r) => (release = r)));
@@ -122,6 +134,38 @@ describe('start-up', () => {
     await runtime({}, store).onModuleInit();
     expect(warn.mock.calls.map((c) => c[0])).toEqual(['journal_mode is delete']);
     expect((warn.mock.contexts[0] as { context?: string }).context).toBe('SessionModule');
+  });
+
+  it('tells the store the resolved timeouts, before its init()', async () => {
+    const seen: unknown[] = [];
+    const store = Object.assign(new MemorySessionStore(), {
+      useTimeouts: (t: unknown) => void seen.push(['useTimeouts', t]),
+      init: async () => void seen.push(['init']),
+    });
+    await runtime({ idleTimeout: 60_000, absoluteTimeout: 600_000, touchInterval: 1000 }, store).onModuleInit();
+    expect(seen).toEqual([['useTimeouts', { idleTimeout: 60_000, absoluteTimeout: 600_000 }], ['init']]);
+  });
+
+  it('tracks requests until start-up decides, then as decided, and decides only once', () => {
+    const rt = runtime();
+    expect(rt.tracksRequests).toBe(true);
+    rt.decideTracking(false);
+    expect(rt.tracksRequests).toBe(false);
+    expect(() => rt.decideTracking(true)).toThrow('nestjs-lazy-session: request tracking is decided once, at start-up');
+    expect(rt.tracksRequests).toBe(false);
+    const on = runtime();
+    on.decideTracking(true);
+    expect(on.tracksRequests).toBe(true);
+  });
+});
+
+describe('isCookieSessionStore', () => {
+  it('recognises the cookie store by its registered brand (another copy of the library too), and nothing else', () => {
+    expect(isCookieSessionStore(new CookieSessionStore({ keys: [SECRET] }))).toBe(true);
+    expect(isCookieSessionStore({ [Symbol.for('nestjs-lazy-session.CookieSessionStore')]: true })).toBe(true);
+    for (const other of [undefined, null, 'cookie', 42, new MemorySessionStore(), { [Symbol('nestjs-lazy-session.CookieSessionStore')]: true }]) {
+      expect(isCookieSessionStore(other)).toBe(false);
+    }
   });
 });
 
