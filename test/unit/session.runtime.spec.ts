@@ -85,10 +85,12 @@ describe('the guarded store: bounded calls, failures logged and answered 503', (
     await guarded(storeWith('destroy', () => Promise.reject('plain string'))).destroy('x').catch(() => undefined);
     await guarded(storeWith('listByUser', () => Promise.reject(null))).listByUser('u').catch(() => undefined);
     await guarded(storeWith('destroyByHandle', () => Promise.reject(cause))).destroyByHandle('h').catch(() => undefined);
+    await guarded(storeWith('destroyByUser', () => Promise.reject(cause))).destroyByUser('u').catch(() => undefined);
     expect(warn.mock.calls.slice(2).map((c) => c[0])).toEqual([
       'session store destroy failed: plain string',
       'session store listByUser failed: null',
       'session store destroyByHandle failed: connection refused',
+      'session store destroyByUser failed: connection refused',
     ]);
   });
 
