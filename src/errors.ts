@@ -36,14 +36,26 @@ export class SessionOptionsError extends SessionError {
 /** The session was asked for where no request is being handled (start-up, timers, queue workers). */
 export class SessionNotInRequestError extends SessionError {
   override readonly name = 'SessionNotInRequestError';
-  constructor() {
-    super(
-      'nestjs-lazy-session: no current request. The session is available only while an HTTP request is handled ' +
-        '(in a controller, guard, interceptor, pipe or a service they call) and only when SessionModule is imported; ' +
-        'not at start-up, in timers or in queue workers.',
+  constructor(message = NO_REQUEST) {
+    super(message);
+  }
+
+  /**
+   * A microservice (RPC) message: it carries no cookie, so it has no session; the caller has to
+   * send what the handler needs (the user id) in the message itself.
+   */
+  static inMicroservice(): SessionNotInRequestError {
+    return new SessionNotInRequestError(
+      'nestjs-lazy-session: a microservice (RPC) handler has no session: sessions travel in HTTP cookies, and a message carries none. ' +
+        'Send what the handler needs (the user id) in the message, from the HTTP handler that has the session.',
     );
   }
 }
+
+const NO_REQUEST =
+  'nestjs-lazy-session: no current request. The session is available only while an HTTP request, a GraphQL operation or a ' +
+  'WebSocket message is handled (in a controller, resolver, gateway, guard, interceptor, pipe or a service they call) and only ' +
+  'when SessionModule is imported; not at start-up, in timers or in queue workers.';
 
 /** A set() would take the session's serialized data past maxDataBytes; nothing was changed. */
 export class SessionDataTooLargeError extends SessionError {

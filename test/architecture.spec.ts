@@ -92,7 +92,9 @@ function unitOf(path: string): string {
 const BELOW_SESSION = ['stores', 'crypto', 'http', 'options', 'errors', 'constants'];
 const ALLOWED: Record<string, { any: string[]; typeOnly?: string[] }> = {
   module: { any: ['nest', 'request', 'session', ...BELOW_SESSION] },
-  nest: { any: ['request', 'session', ...BELOW_SESSION] },
+  nest: { any: ['socket', 'request', 'session', ...BELOW_SESSION] },
+  // WebSocket messages: a request context over the socket's handshake.
+  socket: { any: ['request', 'session', ...BELOW_SESSION] },
   request: { any: ['session', ...BELOW_SESSION] },
   session: { any: BELOW_SESSION },
   stores: { any: ['crypto', 'errors'] },

@@ -2,7 +2,7 @@ import { applyDecorators, createParamDecorator, SetMetadata, UseGuards, type Exe
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
 import { SessionOptionsError } from '../errors.js';
 import { SessionAuthGuard, type AuthenticatedOptions } from './guard.js';
-import { sessionOfExecution } from '../request/context.js';
+import { sessionOfExecution } from './execution.js';
 import type { SessionKey } from '../session/handle.js';
 
 /** Parameter: the request's lazy session handle. Nothing is loaded until a method is called. */

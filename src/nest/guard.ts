@@ -1,7 +1,7 @@
 import { Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
-import { contextOfExecution } from '../request/context.js';
+import { contextOfExecution } from './execution.js';
 import { SessionOptionsError } from '../errors.js';
 
 export interface AuthenticatedOptions {
@@ -22,10 +22,21 @@ export function effectiveAccess(method: Declared, cls: Declared): 'public' | Aut
 }
 
 /**
+ * Refuses a request the guard cannot let through, in the way its transport understands. Returning
+ * false makes Nest answer with the transport's own exception ('Forbidden resource' as an
+ * RpcException); an HttpException thrown in a microservice would reach the client as an
+ * "Internal server error". HTTP and GraphQL understand a 401.
+ */
+function deny(type: string, message: string): false {
+  if (type === 'rpc' || type === 'ws') return false;
+  throw new UnauthorizedException(message);
+}
+
+/**
  * 401 unless the session has a user. Used by @Authenticated(), or everywhere through APP_GUARD with
  * @Public() to open routes. A store failure surfaces as 503: the guard never lets a request through
- * because it could not check. Outside HTTP (WebSocket, microservice, GraphQL) there is no session
- * to read yet, so only @Public() handlers pass.
+ * because it could not check. Where no session can be read (a microservice message), only @Public()
+ * handlers pass.
  */
 @Injectable()
 export class SessionAuthGuard implements CanActivate {
@@ -41,19 +52,17 @@ export class SessionAuthGuard implements CanActivate {
     const access = effectiveAccess(this.declaredOn(context.getHandler()), this.declaredOn(context.getClass()));
     if (access === 'public') return true;
     const type = context.getType<string>();
-    // Returning false lets Nest answer with the transport's own WsException / RpcException
-    // ('Forbidden resource'); an HttpException thrown there would reach the client as an
-    // "Internal server error". Other contexts (GraphQL) understand a 401.
-    if (type === 'ws' || type === 'rpc') return false;
-    if (type !== 'http') throw new UnauthorizedException('Authentication required');
     const ctx = contextOfExecution(context);
-    if (!ctx) throw new SessionOptionsError('nestjs-lazy-session: SessionAuthGuard needs SessionModule to be imported');
+    if (!ctx) {
+      if (type === 'http') throw new SessionOptionsError('nestjs-lazy-session: SessionAuthGuard needs SessionModule to be imported');
+      return deny(type, 'Authentication required');
+    }
     // Private responses, the 401 included, must not be kept by caches.
     ctx.http.setHeader(ctx.res, 'Cache-Control', 'no-store');
     const { userId, authAt } = await ctx.session.authInfo();
-    if (userId === undefined) throw new UnauthorizedException('Authentication required');
+    if (userId === undefined) return deny(type, 'Authentication required');
     if (access.maxAuthAge !== undefined && (authAt === undefined || Date.now() - authAt > access.maxAuthAge)) {
-      throw new UnauthorizedException('Recent authentication required');
+      return deny(type, 'Recent authentication required');
     }
     return true;
   }

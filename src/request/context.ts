@@ -1,5 +1,4 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ExecutionContext } from '@nestjs/common';
 import { LazySession } from '../session/handle.js';
 import type { SessionRuntime } from '../session/runtime.js';
 import type { HeldRequest, SessionHttpAdapter } from '../http/http.adapter.js';
@@ -41,28 +40,6 @@ export function contextOf(req: unknown): RequestContext | undefined {
     if (ctx) return ctx;
   }
   return requestContextStorage.getStore();
-}
-
-/**
- * The context as a guard or parameter decorator sees it: where CurrentSession is in use, it re-enters
- * the async context that a platform's body parsing may have lost, so that CurrentSession works in
- * the handler.
- */
-export function contextOfExecution(execution: ExecutionContext): RequestContext | undefined {
-  if (execution.getType() !== 'http') return undefined;
-  const ctx = contextOf(execution.switchToHttp().getRequest());
-  if (!ctx) return undefined;
-  if (ctx.rt.tracksRequests && requestContextStorage.getStore() !== ctx) requestContextStorage.enterWith(ctx);
-  return ctx;
-}
-
-/** The message of SessionNotInRequestError, for callers that match on it. */
-export const NOT_IN_REQUEST = new SessionNotInRequestError().message;
-
-export function sessionOfExecution(execution: ExecutionContext): LazySession {
-  const ctx = contextOfExecution(execution);
-  if (!ctx) throw new SessionNotInRequestError();
-  return ctx.session;
 }
 
 export function currentSession(): LazySession {

@@ -7,7 +7,10 @@ import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-hos
 import { MemorySessionStore } from '../../src/stores/memory.store.js';
 import { Authenticated, Public, Session, SessionValue, UserId } from '../../src/nest/decorators.js';
 import { SessionAuthGuard } from '../../src/nest/guard.js';
-import { attachContext, NOT_IN_REQUEST } from '../../src/request/context.js';
+import { attachContext } from '../../src/request/context.js';
+import { SessionNotInRequestError } from '../../src/errors.js';
+
+const NOT_IN_REQUEST = new SessionNotInRequestError().message;
 import { harness } from './support/harness.js';
 
 /**
@@ -73,6 +76,15 @@ describe('parameter decorators', () => {
   ] as Array<[string, () => ParameterDecorator]>)('@%s() outside an HTTP request throws the not-in-request error', (_name, make) => {
     const { execution } = setup();
     expect(() => resolve(make(), execution(undefined, 'ws').host)).toThrow(NOT_IN_REQUEST);
+  });
+
+  it.each([
+    ['Session', () => Session()],
+    ['SessionValue', () => SessionValue('k')],
+    ['UserId', () => UserId()],
+  ] as Array<[string, () => ParameterDecorator]>)('@%s() in a microservice handler says that a message has no session', (_name, make) => {
+    const { execution } = setup();
+    expect(() => resolve(make(), execution(undefined, 'rpc').host)).toThrow(SessionNotInRequestError.inMicroservice().message);
   });
 });
 

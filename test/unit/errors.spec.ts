@@ -82,7 +82,7 @@ describe('the errors one by one', () => {
   });
 
   it('SessionNotInRequestError says where the session is available', () => {
-    expect(made.SessionNotInRequestError.message).toMatch(/^nestjs-lazy-session: no current request\. The session is available only while an HTTP request is handled/);
+    expect(made.SessionNotInRequestError.message).toMatch(/^nestjs-lazy-session: no current request\. The session is available only while an HTTP request, a GraphQL operation or a WebSocket message is handled/);
     expect(made.SessionNotInRequestError.message).toMatch(/not at start-up, in timers or in queue workers\.$/);
   });
 
