@@ -2,7 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { CountingLogger } from './support/counting-logger.js';
 import { describeEngines, openStore, type Engine } from './support/databases.js';
-import { createGraphqlApp, GqlClient, PlainResolver, served, type GqlResponse, type GraphqlDriver } from './support/graphql-app.js';
+import { ClosedClassFieldResolver, createGraphqlApp, GqlClient, PlainResolver, ProfileResolver, SecretFieldResolver, served, type GqlResponse, type GraphqlDriver } from './support/graphql-app.js';
 import { sleep } from './support/http.js';
 import { MemorySessionStore, type TypeOrmSessionStore } from '../src/index.js';
 
@@ -272,7 +272,7 @@ for (const { driver, platform } of DRIVERS) describe(`GraphQL on ${driver} (${pl
   });
 
   it('with fieldResolverEnhancers: [\'guards\'], @Authenticated() on a field resolver denies that field only', async () => {
-    const { app, url } = await createGraphqlApp({ driver, store: new MemorySessionStore(), guardFields: true });
+    const { app, url } = await createGraphqlApp({ driver, store: new MemorySessionStore(), guardFields: true, resolvers: [ProfileResolver, SecretFieldResolver] });
     apps.push(app);
     const c = new GqlClient(url);
     const denied = await c.query('{ profile { kind secret } }');
@@ -280,6 +280,14 @@ for (const { driver, platform } of DRIVERS) describe(`GraphQL on ${driver} (${pl
     expect(denied.body.errors![0].path).toEqual(['profile', 'secret']);
     expect(served).toEqual([]);
     await c.query('mutation { login(user: "frank") }');
-    expect((await c.query('{ profile { kind secret } }')).body.data).toEqual({ profile: { kind: 'profile', secret: 'secret of frank' } });
+    expect((await c.query('{ profile { kind secret motto } }')).body.data).toEqual({ profile: { kind: 'profile', secret: 'secret of frank', motto: 'open' } });
+  });
+
+  it('without fieldResolverEnhancers: [\'guards\'], @Authenticated() on a field resolver (or its class) stops the start-up: the field would be open', async () => {
+    for (const resolver of [SecretFieldResolver, ClosedClassFieldResolver]) {
+      await expect(createGraphqlApp({ driver, store: new MemorySessionStore(), resolvers: [ProfileResolver, resolver] })).rejects.toThrow(
+        `@Authenticated() is on the GraphQL field resolver ${resolver.name}.${resolver === SecretFieldResolver ? 'secret' : 'closedByClass'}, but Nest runs no guard on field resolvers unless GraphQLModule.forRoot() has fieldResolverEnhancers: ['guards']`,
+      );
+    }
   });
 });

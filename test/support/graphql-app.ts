@@ -71,14 +71,6 @@ export class ProfileResolver {
     return (await session.get<string>('note')) ?? null;
   }
 
-  /** Under fieldResolverEnhancers: ['guards'], a field of its own behind the guard. */
-  @ResolveField(() => String)
-  @Authenticated()
-  secret(@UserId() userId: string): string {
-    served.push('secret');
-    return `secret of ${userId}`;
-  }
-
   @Query(() => Int, { nullable: true })
   @Public()
   visitCount(@SessionValue('visits') visits: number | undefined): number | null {
@@ -153,6 +145,37 @@ export class ProfileResolver {
   async setThenFail(@Session() session: SessionHandle): Promise<boolean> {
     await session.set('poison', true);
     throw new Error('unexpected');
+  }
+}
+
+/**
+ * A field of Profile behind @Authenticated(): Nest guards it only under fieldResolverEnhancers:
+ * ['guards'], and the module refuses to start without that.
+ */
+@Resolver(() => Profile)
+export class SecretFieldResolver {
+  @ResolveField(() => String)
+  @Authenticated()
+  secret(@UserId() userId: string): string {
+    served.push('secret');
+    return `secret of ${userId}`;
+  }
+
+  /** Open on purpose: @Public() on the method wins over the class's declaration, as in the guard. */
+  @ResolveField(() => String)
+  @Public()
+  motto(): string {
+    return 'open';
+  }
+}
+
+/** The same field guarded through its class instead. */
+@Authenticated()
+@Resolver(() => Profile)
+export class ClosedClassFieldResolver {
+  @ResolveField(() => String)
+  closedByClass(): string {
+    return 'closed';
   }
 }
 
