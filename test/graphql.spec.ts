@@ -124,8 +124,11 @@ for (const { driver, platform } of DRIVERS) await describeEngines(`GraphQL on ${
       const c = new GqlClient(url);
       await c.query('mutation { visit { n } }');
       const before = c.cookie!;
-      const res = await c.query('mutation { login(user: "alice") }');
+      const [res, n, sql] = await counted(() => c.query('mutation { login(user: "alice") }'));
       expect(res.body.data).toEqual({ login: true });
+      // The load, then the row moved to the new id with the user: 2 statements.
+      expect(n).toBe(2);
+      expect(sql[1]).toMatch(/^UPDATE/);
       expect(res.setCookie).toHaveLength(1);
       expect(c.cookie).toBeDefined();
       expect(c.cookie).not.toBe(before);
@@ -143,8 +146,9 @@ for (const { driver, platform } of DRIVERS) await describeEngines(`GraphQL on ${
       await c.query('mutation { login(user: "bob") }');
       const loggedIn = c.cookie!;
       const rows = await rowCount();
-      const res = await c.query('mutation { logout }');
+      const [res, n] = await counted(() => c.query('mutation { logout }'));
       expect(res.body.data).toEqual({ logout: true });
+      expect(n).toBe(1);
       expect(res.setCookie.some((l) => /^__Host-sid=;.*Max-Age=0/i.test(l))).toBe(true);
       expect(c.cookie).toBeUndefined();
       expect(await rowCount()).toBe(rows - 1);
