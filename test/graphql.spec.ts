@@ -4,7 +4,9 @@ import { CountingLogger } from './support/counting-logger.js';
 import { describeEngines, openStore, type Engine } from './support/databases.js';
 import { ClosedClassFieldResolver, createGraphqlApp, GqlClient, PlainResolver, ProfileResolver, SecretFieldResolver, served, type GqlResponse, type GraphqlDriver } from './support/graphql-app.js';
 import { sleep } from './support/http.js';
-import { MemorySessionStore, type TypeOrmSessionStore } from '../src/index.js';
+import type { Redis } from 'ioredis';
+import { describeRedis, dropPrefix, newRedis, testPrefix } from './support/redis.js';
+import { MemorySessionStore, RedisSessionStore, type TypeOrmSessionStore } from '../src/index.js';
 
 /**
  * GraphQL over real HTTP: Apollo on Express and Mercurius on Fastify, each a listening app with the
@@ -293,5 +295,68 @@ for (const { driver, platform } of DRIVERS) describe(`GraphQL on ${driver} (${pl
         `@Authenticated() is on the GraphQL field resolver ${resolver.name}.${resolver === SecretFieldResolver ? 'secret' : 'closedByClass'}, but Nest runs no guard on field resolvers unless GraphQLModule.forRoot() has fieldResolverEnhancers: ['guards']`,
       );
     }
+  });
+});
+
+for (const { driver, platform } of DRIVERS) await describeRedis(`GraphQL on ${driver} (${platform}) over the Redis store`, () => {
+  let client: Redis;
+  let prefix: string;
+  let app: INestApplication;
+  let url: string;
+  /** The commands the store sends: every one goes through ioredis's sendCommand. */
+  const commands: string[] = [];
+
+  /**
+   * The commands an exchange costs. A script's first run on a server that has not cached it is
+   * EVALSHA, answered NOSCRIPT, then EVAL: one command of the store's, so the EVAL is not counted.
+   */
+  async function counted<T>(fn: () => Promise<T>): Promise<[T, string[]]> {
+    commands.length = 0;
+    const result = await fn();
+    return [result, commands.map((c) => c.toLowerCase()).filter((c) => c !== 'eval')];
+  }
+
+  beforeAll(async () => {
+    client = await newRedis();
+    const send = client.sendCommand.bind(client);
+    client.sendCommand = ((command: { name: string }, ...rest: unknown[]) => {
+      commands.push(command.name);
+      return (send as (...args: unknown[]) => unknown)(command, ...rest);
+    }) as typeof client.sendCommand;
+    prefix = testPrefix(`gql-${driver}`);
+    ({ app, url } = await createGraphqlApp({ driver, store: new RedisSessionStore(client, { prefix }), globalGuard: true }));
+  });
+  afterAll(async () => {
+    await app?.close();
+    await dropPrefix(client, prefix);
+    client.disconnect();
+  });
+
+  it('the same budget in store commands: 0 for an operation that never uses the session, 1 for all of its readers', async () => {
+    const c = new GqlClient(url);
+    const [, created] = await counted(() => c.query('mutation { visit { n } }'));
+    expect(created).toEqual(['evalsha']);
+    const [pong, none] = await counted(() => c.query('{ ping }'));
+    expect(pong.body).toEqual({ data: { ping: 'pong' } });
+    expect(none).toEqual([]);
+    const [res, sent] = await counted(() => c.query('{ profile { visits items note } whoami visitCount currentUser }'));
+    expect(res.body.data).toMatchObject({ profile: { visits: 1 }, visitCount: 1 });
+    expect(sent).toEqual(['hgetall']);
+  });
+
+  it('login() in a mutation rotates the cookie (2 commands), logout() clears it (1)', async () => {
+    const c = new GqlClient(url);
+    await c.query('mutation { visit { n } }');
+    const before = c.cookie;
+    const [, login] = await counted(() => c.query('mutation { login(user: "gina") }'));
+    expect(login).toEqual(['hgetall', 'evalsha']);
+    expect(c.cookie).toBeDefined();
+    expect(c.cookie).not.toBe(before);
+    expect((await c.query('{ privateData }')).body.data).toEqual({ privateData: 'private of gina' });
+    const [res, logout] = await counted(() => c.query('mutation { logout }'));
+    expect(res.body.data).toEqual({ logout: true });
+    expect(logout).toEqual(['evalsha']);
+    expect(c.cookie).toBeUndefined();
+    expect(errorOf(await c.query('{ privateData }')).code).toBe('UNAUTHENTICATED');
   });
 });
