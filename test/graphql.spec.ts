@@ -4,6 +4,7 @@ import { CountingLogger } from './support/counting-logger.js';
 import { describeEngines, openStore, type Engine } from './support/databases.js';
 import { ClosedClassFieldResolver, createGraphqlApp, GqlClient, PlainResolver, ProfileResolver, SecretFieldResolver, served, type GqlResponse, type GraphqlDriver } from './support/graphql-app.js';
 import { sleep } from './support/http.js';
+import { breakable } from './support/breakable.js';
 import type { Redis } from 'ioredis';
 import { describeRedis, dropPrefix, newRedis, testPrefix } from './support/redis.js';
 import { MemorySessionStore, RedisSessionStore, type TypeOrmSessionStore } from '../src/index.js';
@@ -358,5 +359,44 @@ for (const { driver, platform } of DRIVERS) await describeRedis(`GraphQL on ${dr
     expect(logout).toEqual(['evalsha']);
     expect(c.cookie).toBeUndefined();
     expect(errorOf(await c.query('{ privateData }')).code).toBe('UNAUTHENTICATED');
+  });
+});
+
+for (const { driver, platform } of DRIVERS) describe(`GraphQL on ${driver} (${platform}) when the store fails`, () => {
+  const flaky = breakable(new MemorySessionStore());
+  let app: INestApplication;
+  let url: string;
+  beforeAll(async () => {
+    ({ app, url } = await createGraphqlApp({ driver, store: flaky, globalGuard: true }));
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  beforeEach(() => {
+    served.length = 0;
+    flaky.broken = false;
+    flaky.failing.clear();
+  });
+
+  it('the guard that cannot read the session lets nothing through: the resolver never runs, the answer is 503', async () => {
+    const c = new GqlClient(url);
+    await c.query('mutation { login(user: "hank") }');
+    flaky.broken = true;
+    const res = await c.query('{ privateData }');
+    // The session the operation needed could not be read: the whole answer is the module's 503, as over HTTP.
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({ statusCode: 503, message: 'Session store unavailable', error: 'Service Unavailable' });
+    expect(served).toEqual([]);
+  });
+
+  it('a mutation whose changes cannot be stored is answered 503 instead of its result, with no cookie', async () => {
+    const c = new GqlClient(url);
+    flaky.failing.add('create');
+    const res = await c.query('mutation { visit { n } }');
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({ statusCode: 503, message: 'Session store unavailable', error: 'Service Unavailable' });
+    expect(res.setCookie).toEqual([]);
+    flaky.failing.clear();
+    expect((await c.query('{ visitCount }')).body.data).toEqual({ visitCount: null });
   });
 });
