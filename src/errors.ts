@@ -1,4 +1,4 @@
-import { ServiceUnavailableException } from '@nestjs/common';
+import { ForbiddenException, ServiceUnavailableException } from '@nestjs/common';
 
 const BRAND = Symbol.for('nestjs-lazy-session.error');
 
@@ -82,4 +82,13 @@ export class SessionStoreUnavailableError extends ServiceUnavailableException {
  */
 export class SessionStoreUnsupportedError extends SessionError {
   override readonly name = 'SessionStoreUnsupportedError';
+}
+
+/**
+ * The cross-site refusal, a 403. Its `extensions` carry GraphQL's code for it: graphql-js copies a
+ * thrown error's `extensions` into the GraphQL error, so a resolver refused on Mercurius answers
+ * `FORBIDDEN` as Apollo's driver does from the 403, without this module loading `graphql`.
+ */
+export class CrossSiteRefusedException extends ForbiddenException {
+  readonly extensions = { code: 'FORBIDDEN' };
 }

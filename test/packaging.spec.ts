@@ -116,6 +116,46 @@ describe('packaging', () => {
     return { files: [...files].map((f) => f.slice(root.length)).sort(), packages: [...packages].sort() };
   }
 
+  /**
+   * Every package the root entry can load at run time, followed through static imports and `import()`
+   * alike (an `import()` is loaded only when its line runs, but it must not name what an HTTP-only
+   * app lacks either).
+   */
+  function packagesReachable(entry: string): string[] {
+    const files = new Set<string>();
+    const packages = new Set<string>();
+    const visit = (file: string) => {
+      if (files.has(file)) return;
+      files.add(file);
+      const text = readFileSync(file, 'utf8');
+      const specifiers = [
+        ...[...text.matchAll(/^\s*(?:import|export)\s+(?!type\b)(?:[^;]*?\sfrom\s+)?'([^']+)'/gm)].map((m) => m[1]),
+        ...[...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]),
+      ];
+      for (const spec of specifiers) {
+        if (spec.startsWith('.')) visit(join(file, '..', spec.replace(/\.js$/, '.ts')));
+        else packages.add(spec);
+      }
+    };
+    visit(join(root, entry));
+    return [...packages].sort();
+  }
+
+  const GRAPHQL_AND_RPC = /^(graphql|@nestjs\/(graphql|apollo|mercurius|microservices)|mercurius|@apollo\/|@as-integrations\/)/;
+
+  it('an HTTP-only app never loads GraphQL (graphql, @nestjs/graphql, Apollo, Mercurius) or @nestjs/microservices: the module works in resolvers and message handlers without them', () => {
+    const reachable = packagesReachable('src/index.ts');
+    expect(reachable).toContain('@nestjs/common');
+    expect(reachable.filter((p) => GRAPHQL_AND_RPC.test(p))).toEqual([]);
+    // Not even for types: what the module knows of a GraphQL context is its shape (nest/execution.ts).
+    const named = sources(join(root, 'src')).filter((f) =>
+      /(from\s+|import\(\s*|require\(\s*)['"`](graphql|@nestjs\/(graphql|apollo|mercurius|microservices)|mercurius|@apollo\/[^'"`]+)['"`]/.test(readFileSync(f, 'utf8')),
+    );
+    expect(named).toEqual([]);
+    // They stay out of the peers: nothing to install for them, and nothing an HTTP-only app is asked for.
+    for (const name of Object.keys(pkg.peerDependencies)) expect(name).not.toMatch(GRAPHQL_AND_RPC);
+  });
+
   it('the testing entry loads no test runner, database or Redis client, nor Nest: only Node built-ins and the store contract', () => {
     const { files, packages } = runtimeGraph('src/testing.ts');
     expect(packages.every((p) => p.startsWith('node:'))).toBe(true);

@@ -4,6 +4,7 @@ import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js'
 import { SessionRuntime } from '../session/runtime.js';
 import { CurrentSession } from '../nest/current-session.js';
 import { SessionManager } from '../nest/manager.js';
+import { refuseUnguardedFieldResolvers } from '../nest/graphql-fields.js';
 import { SessionMiddleware } from '../request/middleware.js';
 import { contextOf } from '../request/context.js';
 import { platformAdapter } from '../http/platform.js';
@@ -44,6 +45,7 @@ export class SessionBootstrap implements OnModuleInit {
   onModuleInit(): void {
     if (this.platform()?.middlewareSeesContext === false) this.refuseMiddlewareWithCurrentSession();
     this.refuseManagerWithoutUserIndex();
+    refuseUnguardedFieldResolvers(this.modules);
     this.rt.decideTracking(this.rt.options.trackRequests ?? this.findInjecting(NEEDS_REQUEST_TRACKING) !== undefined);
   }
 

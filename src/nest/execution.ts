@@ -1,19 +1,21 @@
 import type { ExecutionContext } from '@nestjs/common';
-import { contextOf, requestContextStorage, type RequestContext } from '../request/context.js';
+import { attachedContext, contextOf, requestContextStorage, type RequestContext } from '../request/context.js';
 import { socketContextOf } from '../socket/context.js';
 import { SessionNotInRequestError } from '../errors.js';
 import type { LazySession } from '../session/handle.js';
 
 /**
- * The platform request under a GraphQL operation's context: Apollo (on Express) passes `req`;
- * Mercurius (on Fastify) passes the `reply`, whose `request` it is. Either went through the
- * module's entry like any HTTP request, so the operation finds that request's context, and all of
- * its resolvers share one session (one load).
+ * The request context under a GraphQL operation's context (the third resolver argument). Apollo
+ * (on Express) passes the platform request as `req`; Mercurius (on Fastify) passes the `reply`,
+ * whose `request` it is, and Nest's driver adds that request as `req`. An application's own context
+ * function may put something else under `req`, so each candidate counts only if the module's entry
+ * saw it. The request went through that entry like any HTTP request, so every resolver of the
+ * operation (and of a batch sent in one request) finds the same context: one session, one load.
  */
-export function graphqlRequest(gqlContext: unknown): unknown {
+export function graphqlContext(gqlContext: unknown): RequestContext | undefined {
   if (!gqlContext || typeof gqlContext !== 'object') return undefined;
-  const c = gqlContext as { req?: unknown; request?: unknown; reply?: { request?: unknown } };
-  return c.req ?? c.reply?.request ?? c.request;
+  const c = gqlContext as { req?: unknown; reply?: { request?: unknown }; request?: unknown };
+  return attachedContext(c.req) ?? attachedContext(c.reply?.request) ?? attachedContext(c.request);
 }
 
 /** The request context behind an execution, in whichever kind of Nest context it runs. */
@@ -22,7 +24,9 @@ function findContext(execution: ExecutionContext): RequestContext | undefined {
     case 'http':
       return contextOf(execution.switchToHttp().getRequest());
     case 'graphql':
-      return contextOf(graphqlRequest(execution.getArgs()[2]));
+      // Never the AsyncLocalStorage fallback: a subscription's resolvers run in the async context
+      // of whoever published the event (another user's request), and must not borrow its session.
+      return graphqlContext(execution.getArgs()[2]);
     case 'ws':
       return socketContextOf(execution);
     default:

@@ -22,6 +22,15 @@ export function effectiveAccess(method: Declared, cls: Declared): 'public' | Aut
 }
 
 /**
+ * The 401 of a resolver, with GraphQL's code for it. graphql-js copies a thrown error's `extensions`
+ * into the GraphQL error it reports, so Mercurius answers `extensions.code: 'UNAUTHENTICATED'` as
+ * Apollo's driver does from the 401, without this module loading `graphql`.
+ */
+export class GraphqlUnauthorizedException extends UnauthorizedException {
+  readonly extensions = { code: 'UNAUTHENTICATED' };
+}
+
+/**
  * Refuses a request the guard cannot let through, in the way its transport understands. Returning
  * false makes Nest answer with the transport's own exception ('Forbidden resource' as an
  * RpcException); an HttpException thrown in a microservice would reach the client as an
@@ -29,8 +38,10 @@ export function effectiveAccess(method: Declared, cls: Declared): 'public' | Aut
  */
 function deny(type: string, message: string): false {
   if (type === 'rpc' || type === 'ws') return false;
+  if (type === 'graphql') throw new GraphqlUnauthorizedException(message);
   throw new UnauthorizedException(message);
 }
+
 
 /**
  * 401 unless the session has a user. Used by @Authenticated(), or everywhere through APP_GUARD with

@@ -33,13 +33,14 @@ export function attachContext(req: object, ctx: RequestContext): void {
   (req as Record<symbol, RequestContext>)[CONTEXT] = ctx;
 }
 
+/** The context the middleware attached to this very object, if it is a request it saw. */
+export function attachedContext(req: unknown): RequestContext | undefined {
+  return req && typeof req === 'object' ? (req as Record<symbol, RequestContext | undefined>)[CONTEXT] : undefined;
+}
+
 /** The context of a request object as a guard, pipe or send hook sees it (the one the middleware got). */
 export function contextOf(req: unknown): RequestContext | undefined {
-  if (req && typeof req === 'object') {
-    const ctx = (req as Record<symbol, RequestContext | undefined>)[CONTEXT];
-    if (ctx) return ctx;
-  }
-  return requestContextStorage.getStore();
+  return attachedContext(req) ?? requestContextStorage.getStore();
 }
 
 export function currentSession(): LazySession {

@@ -1,7 +1,7 @@
-import { ForbiddenException } from '@nestjs/common';
 import type { ResolvedSessionOptions } from '../options.js';
 import type { SessionRequestIO } from './request-io.js';
 import { findCookie } from '../http/cookie.js';
+import { CrossSiteRefusedException } from '../errors.js';
 import { CROSS_SITE_REFUSED, headerText, isCrossSite, isStateChanging } from '../http/cross-site.js';
 
 /**
@@ -17,7 +17,7 @@ export function refuseCrossSite(csrf: ResolvedSessionOptions['csrf'], io: Sessio
   const site = headerText(http.header(req, 'sec-fetch-site'));
   const origin = headerText(http.header(req, 'origin'));
   if (isCrossSite(site, origin, http.scheme(req), headerText(http.header(req, 'host')), csrf.allowedOrigins)) {
-    throw new ForbiddenException(CROSS_SITE_REFUSED);
+    throw new CrossSiteRefusedException(CROSS_SITE_REFUSED);
   }
 }
 
