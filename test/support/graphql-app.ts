@@ -220,22 +220,6 @@ export class UndecidedResolver {
 
 export type GraphqlDriver = 'apollo' | 'mercurius';
 
-let apolloReady: Promise<void> | undefined;
-
-/**
- * @nestjs/apollo serves Express through `@as-integrations/express5`. Where that package is missing,
- * test/support/apollo-express.ts stands in for it, loudly; the real one is used once installed.
- */
-function prepareApollo(): Promise<void> {
-  return (apolloReady ??= (async () => {
-    const installed = await import('@as-integrations/express5' as string).then(() => true, () => false);
-    if (installed) return;
-    console.warn('\n!!! @as-integrations/express5 is not installed: Apollo on Express runs through test/support/apollo-express.ts instead.\n');
-    const integration = await import('./apollo-express.js');
-    jest.unstable_mockModule('@as-integrations/express5', () => integration, { virtual: true });
-  })());
-}
-
 let mercuriusReady: Promise<void> | undefined;
 
 /**
@@ -273,7 +257,7 @@ export interface GraphqlAppOptions {
  * session module in front of it as in any app.
  */
 export async function createGraphqlApp({ driver, store, options, globalGuard, guardFields, resolvers, batching }: GraphqlAppOptions): Promise<{ app: INestApplication; url: string }> {
-  await (driver === 'mercurius' ? prepareMercurius() : prepareApollo());
+  if (driver === 'mercurius') await prepareMercurius();
   const common = { autoSchemaFile: true, graphiql: false, ...(guardFields ? { fieldResolverEnhancers: ['guards' as const] } : {}) };
   const graphql =
     driver === 'apollo'
