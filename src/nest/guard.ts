@@ -42,7 +42,6 @@ function deny(type: string, message: string): false {
   throw new UnauthorizedException(message);
 }
 
-
 /**
  * 401 unless the session has a user. Used by @Authenticated(), or everywhere through APP_GUARD with
  * @Public() to open routes. A store failure surfaces as 503: the guard never lets a request through
