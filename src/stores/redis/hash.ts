@@ -74,7 +74,8 @@ export class HashCodec {
         }
       }
     }
-    if (meta.h === undefined || meta.e === undefined || meta.c === undefined) return null;
+    // Mid-rotation ('m', the id it moves to): the old id stopped matching when the move began.
+    if (meta.h === undefined || meta.e === undefined || meta.c === undefined || meta.m !== undefined) return null;
     // Sealed data that does not open (or a hash written without encryption, which has no marker): no session, never an error.
     if (this.sealer) data = openEntries(this.sealer, sealed ?? [], meta.h);
     if (data === null) return null;
