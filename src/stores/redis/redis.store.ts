@@ -139,7 +139,8 @@ export class RedisSessionStore implements UserIndexedSessionStore {
   async create(r: SessionRecord): Promise<void> {
     const at = this.expireAt(r.expiresAt);
     const indexes = [this.keys.handle(r.handle), ...(r.userId !== null ? [this.keys.user(r.userId)] : [])];
-    const deadline = await this.indexes.add(indexes, r.id, this.indexExpireAt(r.createdAt, at));
+    // Already past its grace: nothing will be written, nothing to index.
+    const deadline = Number(at) <= Date.now() ? '' : await this.indexes.add(indexes, r.id, this.indexExpireAt(r.createdAt, at));
     const copy = ['h', r.handle, 'c', String(r.createdAt), 'r', r.remember ? '1' : '0'];
     if (r.userId !== null) copy.push('u', r.userId);
     if (r.authAt !== null) copy.push('a', String(r.authAt));
