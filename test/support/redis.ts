@@ -158,3 +158,32 @@ export async function dropClusterPrefix(cluster: Cluster, prefix: string): Promi
     for (let i = 0; i < keys.length; i += 1000) await node.pipeline(keys.slice(i, i + 1000).map((k) => ['del', k])).exec();
   }
 }
+
+/**
+ * The same ioredis client, except that the first command matching `hold` waits until release():
+ * races are set up from observed events instead of sleeps.
+ */
+export function holdingClient<T extends Redis | Cluster>(client: T, hold: (args: string[]) => boolean): { client: T; held: Promise<void>; release(): void } {
+  let onHeld!: () => void;
+  let onRelease!: () => void;
+  const held = new Promise<void>((r) => (onHeld = r));
+  const released = new Promise<void>((r) => (onRelease = r));
+  let done = false;
+  const proxy = new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'call') {
+        return async (...args: string[]) => {
+          if (!done && hold(args.map(String))) {
+            done = true;
+            onHeld();
+            await released;
+          }
+          return (target.call as (...a: string[]) => Promise<unknown>)(...args);
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { client: proxy, held, release: onRelease };
+}

@@ -23,7 +23,7 @@ import { SCRIPTS, type Script } from './scripts.js';
 export const WINDOW = 10_000;
 
 /** Passes of a destroy by user or handle: each one follows rotations the previous one raced. */
-const MAX_PASSES = 5;
+const MAX_PASSES = 10;
 
 type Run = (s: Script, keys: string[], args: string[], write?: boolean) => Promise<unknown>;
 type Field = 'u' | 'h';
@@ -70,24 +70,24 @@ export class RedisIndexes {
     return out;
   }
 
-  /** Destroys every session an index names that still carries `value` in `field`, but `exceptId`. */
+  /**
+   * Destroys every session an index names that still carries `value` in `field`, but `exceptId`.
+   * Passes repeat while the index shows ids not met before: a session that rotated before its old id
+   * was destroyed has its new id indexed by then (a rotation indexes the new id before it retires
+   * the old), so the next pass meets it.
+   */
   async destroyAll(index: string, field: Field, value: string, exceptId?: string): Promise<StoredSessionSummary[]> {
     const removed: StoredSessionSummary[] = [];
+    const met = new Set<string>(exceptId === undefined ? [] : [exceptId]);
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       const { now, entries } = await this.read(index);
-      const targets = entries.filter(([id]) => id !== exceptId);
+      const targets = entries.filter(([id]) => !met.has(id));
+      if (targets.length === 0) break;
+      for (const [id] of targets) met.add(id);
       const replies = await Promise.all(targets.map(([id]) => this.run(SCRIPTS.destroy, [this.keys.session(id), this.keys.expiriesOf(id)], [id, field, value], true)));
-      const stale: [string, number][] = [];
-      let n = 0;
-      targets.forEach((entry, i) => {
-        if (Array.isArray(replies[i])) {
-          removed.push(replySummary(replies[i]));
-          n++;
-        }
-        stale.push(entry);
-      });
-      await this.drop(index, now, stale);
-      if (n === 0) break;
+      replies.forEach((reply) => Array.isArray(reply) && removed.push(replySummary(reply)));
+      // Each target is gone now, or carries something else: stale once settled.
+      await this.drop(index, now, targets);
     }
     return removed;
   }
