@@ -26,9 +26,15 @@ ensure_binaries() {
   command -v redis-server >/dev/null 2>&1 || { log "redis-server is not installed"; return 1; }
 }
 
-# Every node answers cluster_state:ok and sees 3 masters with their slots and 3 replicas.
+# Every node answers cluster_state:ok and sees 3 masters with their slots and 3 replicas, and every
+# replica's link to its master is up (a write waiting for a replica, WAIT 1, needs it).
 healthy() {
-  for p in $ports; do [ "$(state "$p")" = ok ] || return 1; done
+  for p in $ports; do
+    [ "$(state "$p")" = ok ] || return 1
+    if redis-cli -h 127.0.0.1 -p "$p" info replication 2>/dev/null | grep -q '^role:slave'; then
+      redis-cli -h 127.0.0.1 -p "$p" info replication | grep -q '^master_link_status:up' || return 1
+    fi
+  done
   local nodes
   nodes=$(redis-cli -h 127.0.0.1 -p "$base" cluster nodes 2>/dev/null)
   [ "$(grep -c master <<<"$nodes")" -ge 3 ] && [ "$(grep -c slave <<<"$nodes")" -ge 3 ]
