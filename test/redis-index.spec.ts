@@ -243,3 +243,47 @@ for (const target of targets) {
     });
   });
 }
+
+await describeRedis('RedisSessionStore: sessions written by 0.1.0', () => {
+  let client: Redis;
+  let prefix: string;
+  beforeAll(async () => {
+    client = await newRedis();
+  });
+  beforeEach(() => {
+    prefix = testPrefix('legacy');
+  });
+  afterEach(async () => {
+    await dropPrefix(client, prefix);
+  });
+  afterAll(() => client.disconnect());
+
+  /** A session as 0.1.0 wrote it: one slot, `s:` hash, `h:` string, `u:` and `expiries` sorted sets. */
+  async function write010(r: SessionRecord): Promise<void> {
+    const at = r.expiresAt + 60_000;
+    const fields = ['h', r.handle, 'c', String(r.createdAt), 'l', String(r.lastSeenAt), 'e', String(r.expiresAt), 'r', r.remember ? '1' : '0'];
+    if (r.userId) fields.push('u', r.userId);
+    if (r.authAt !== null) fields.push('a', String(r.authAt));
+    for (const [k, v] of Object.entries(r.data)) fields.push(`d:${k}`, JSON.stringify(v));
+    await client.hset(`${prefix}s:${r.id}`, ...fields);
+    await client.pexpireat(`${prefix}s:${r.id}`, at);
+    await client.set(`${prefix}h:${r.handle}`, r.id, 'PXAT', at);
+    if (r.userId) await client.zadd(`${prefix}u:${r.userId}`, r.expiresAt, r.id);
+    await client.zadd(`${prefix}expiries`, r.expiresAt, r.id);
+  }
+
+  it('migrateFrom010 copies them into the new layout in one step, and removes the old keys', async () => {
+    const store = new RedisSessionStore(client, { prefix });
+    const old = [record({ userId: 'legacy-user', authAt: Date.now(), data: { cart: ['a', 'b'], n: 3 } }), record({ data: { anonymous: true } }), record({ userId: 'legacy-user' })];
+    for (const r of old) await write010(r);
+    // Before: the new layout does not see them.
+    expect(await store.load(old[0].id)).toBeNull();
+    expect(await store.migrateFrom010()).toBe(3);
+    for (const r of old) expect(await store.load(r.id)).toEqual(r);
+    expect((await store.listByUser('legacy-user')).map((s) => s.id).sort()).toEqual([old[0].id, old[2].id].sort());
+    expect((await store.destroyByHandle(old[1].handle))?.id).toBe(old[1].id);
+    // Nothing of the old layout is left.
+    expect((await keysUnder(client, prefix)).filter((k) => !/^[^{]*\{/.test(k))).toEqual([]);
+    expect(await store.migrateFrom010()).toBe(0);
+  });
+});

@@ -4,6 +4,7 @@ import { SessionOptionsError } from '../../errors.js';
 import { connect, runScript, type RedisConn } from './client.js';
 import { HashCodec, replySummary } from './hash.js';
 import { RedisIndexes } from './indexes.js';
+import { migrate010 } from './legacy.js';
 import { BUCKETS, checkPrefix, RedisKeys } from './keys.js';
 import { SCRIPTS, type Script } from './scripts.js';
 
@@ -63,7 +64,10 @@ export class RedisSessionStore implements UserIndexedSessionStore {
   private readonly wait: number | undefined;
   private readonly indexes: RedisIndexes;
 
-  constructor(client: unknown, options: RedisSessionStoreOptions = {}) {
+  constructor(
+    private readonly client: unknown,
+    options: RedisSessionStoreOptions = {},
+  ) {
     this.conn = connect(client);
     this.keys = new RedisKeys(checkPrefix(options.prefix ?? 'sess:', this.conn.keyPrefix));
     this.grace = options.expiryGrace;
@@ -190,6 +194,16 @@ export class RedisSessionStore implements UserIndexedSessionStore {
       if (!committed) await this.run(SCRIPTS.destroy, [this.keys.session(newId), this.keys.expiriesOf(newId)], [newId, '', ''], true).catch(() => undefined);
     }
     return committed;
+  }
+
+  /**
+   * The one-step migration from 0.1.0, whose keys shared one slot: copies every session of that
+   * layout under `legacyPrefix` (default: this store's prefix), read through `source` (default: this
+   * store's client; on a cluster, a client of the master that held them), then deletes the old keys.
+   * Run it once at deploy, before the new version serves; returns the sessions copied.
+   */
+  migrateFrom010(legacyPrefix: string = this.keys.prefix, source: unknown = this.client): Promise<number> {
+    return migrate010(source, legacyPrefix, this.hash, (r) => this.create(r));
   }
 
   async destroy(id: string): Promise<StoredSessionSummary | null> {
