@@ -48,7 +48,7 @@ async function client(mode: ClusterBenchMode): Promise<Redis | Cluster> {
     return c;
   }
   const base = Number(process.env.REDIS_CLUSTER_BASE ?? 7000);
-  const c = new Cluster([{ host: '127.0.0.1', port: base }], { enableOfflineQueue: false, redisOptions: settings, slotsRefreshTimeout: 2000, lazyConnect: true });
+  const c = new Cluster([{ host: '127.0.0.1', port: base }], { enableOfflineQueue: false, redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 2000 }, slotsRefreshTimeout: 2000, slotsRefreshInterval: 1000, lazyConnect: true });
   await c.connect();
   return c;
 }

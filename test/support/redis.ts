@@ -88,7 +88,8 @@ export const CLUSTER_PORTS = Array.from({ length: 6 }, (_, i) => CLUSTER_BASE + 
  */
 export const RECOMMENDED_CLUSTER: ClusterOptions = {
   enableOfflineQueue: false,
-  redisOptions: { ...RECOMMENDED },
+  // (The cluster's enableOfflineQueue applies to its node connections too.)
+  redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 2000 },
   slotsRefreshTimeout: 2000,
   slotsRefreshInterval: 1000,
   retryDelayOnFailover: 100,
