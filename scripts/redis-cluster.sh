@@ -49,10 +49,11 @@ start() {
     mkdir -p "$dir/$p"
     # cluster-node-timeout 2 s: a killed master is failed over within seconds in the failover test.
     # cluster-require-full-coverage no: while one shard is down the others keep serving their slots
-    # (the default answers CLUSTERDOWN for every slot as soon as any is uncovered).
+    # (the default answers CLUSTERDOWN for every slot as soon as any is uncovered). DEBUG (SLEEP) from
+    # loopback only: the failover test stalls a replica with it.
     redis-server --port "$p" --bind 127.0.0.1 --daemonize yes --dir "$dir/$p" \
       --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
-      --cluster-require-full-coverage no \
+      --cluster-require-full-coverage no --enable-debug-command local \
       --save "" --appendonly no --logfile "$dir/$p/redis.log" >/dev/null || { log "node $p did not start"; return 1; }
   done
   for p in $ports; do
