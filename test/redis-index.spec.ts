@@ -287,3 +287,35 @@ await describeRedis('RedisSessionStore: sessions written by 0.1.0', () => {
     expect(await store.migrateFrom010()).toBe(0);
   });
 });
+
+await describeRedis('RedisSessionStore waitForReplica on a server without replicas', () => {
+  let client: Redis;
+  let prefix: string;
+  beforeAll(async () => {
+    client = await newRedis();
+  });
+  beforeEach(() => {
+    prefix = testPrefix('wait');
+  });
+  afterEach(async () => {
+    await dropPrefix(client, prefix);
+  });
+  afterAll(() => client.disconnect());
+
+  it('refuses every write as unconfirmed, and a refused rotation leaves the session under its old id (no logout)', async () => {
+    const plain = new RedisSessionStore(client, { prefix });
+    const waiting = new RedisSessionStore(client, { prefix, waitForReplica: 5 });
+    const r = record({ userId: 'w', data: { a: 1 } });
+    await plain.create(r);
+    await expect(waiting.update(r.id, touch({ set: { a: 2 } }))).rejects.toThrow(/no replica acknowledged the write within 5 ms/);
+    const newId = id();
+    await expect(waiting.update(r.id, { ...touch(), handle: r.handle, newId, login: { userId: 'w2', authAt: Date.now(), remember: false } })).rejects.toThrow(/no replica/);
+    expect(await plain.load(newId)).toBeNull();
+    const still = await plain.load(r.id);
+    expect(still?.userId).toBe('w');
+    expect(await plain.update(r.id, touch({ set: { b: 1 } }))).toBe(true);
+    expect((await plain.listByUser('w')).map((s) => s.id)).toEqual([r.id]);
+    expect(await plain.listByUser('w2')).toEqual([]);
+    await expect(waiting.create(record())).rejects.toThrow(/no replica/);
+  });
+});

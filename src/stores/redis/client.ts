@@ -78,7 +78,11 @@ export function connect(client: unknown): RedisConn {
 
 /** Thrown when a write was applied but no replica acknowledged it in time (the `waitForReplica` option). */
 export class ReplicaWaitError extends Error {
-  constructor(timeout: number) {
+  constructor(
+    timeout: number,
+    /** What the master answered: the write was applied there, only not acknowledged by a replica. */
+    readonly reply: unknown,
+  ) {
     super(`no replica acknowledged the write within ${timeout} ms`);
     this.name = 'ReplicaWaitError';
   }
@@ -94,7 +98,7 @@ export async function runScript(conn: RedisConn, s: Script, keys: string[], args
   const run = async (command: string[]) => {
     if (wait === undefined) return conn.send(command);
     const [reply, acked] = await conn.sendAndWait(command, 1, wait);
-    if (acked < 1) throw new ReplicaWaitError(wait);
+    if (acked < 1) throw new ReplicaWaitError(wait, reply);
     return reply;
   };
   try {

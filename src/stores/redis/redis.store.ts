@@ -1,7 +1,7 @@
 import type { SessionPatch, SessionRecord, SessionTimeouts, StoredSessionSummary, UserIndexedSessionStore } from '../store.js';
 import { SessionSealer } from '../../crypto/seal.js';
 import { SessionOptionsError } from '../../errors.js';
-import { connect, runScript, type RedisConn } from './client.js';
+import { connect, ReplicaWaitError, runScript, type RedisConn } from './client.js';
 import { HashCodec, replySummary } from './hash.js';
 import { RedisIndexes } from './indexes.js';
 import { migrate010 } from './legacy.js';
@@ -162,37 +162,51 @@ export class RedisSessionStore implements UserIndexedSessionStore {
   /**
    * A rotation moves the session to another slot: mark the old hash (it stops loading), index the
    * new id, write the new hash with the patch, then delete the old one, unless a destroy deleted it
-   * meanwhile, which then also ends the new one. A failure before the new hash exists unmarks the old.
+   * meanwhile, which then also ends the new one. A failure before that unmarks the old hash and
+   * removes the new one: the session goes on under its old id.
    */
   private async rotate(id: string, newId: string, patch: SessionPatch): Promise<boolean> {
-    const fields = await this.run(SCRIPTS.moveOut, [this.keys.session(id)], [newId, String(patch.lastSeenAt)], true);
-    if (!Array.isArray(fields)) return false;
-    const copy: string[] = [];
-    const meta: Record<string, string> = {};
-    for (let i = 0; i + 1 < fields.length; i += 2) {
-      const [f, v] = [String(fields[i]), String(fields[i + 1])];
-      if (f === 'm') continue;
-      copy.push(f, v);
-      if (!f.startsWith('d:')) meta[f] = v;
-    }
-    const { set, unset } = this.hash.patchFields(patch);
-    const at = this.expireAt(patch.expiresAt);
-    const user = patch.login?.userId ?? meta.u;
+    const old = [this.keys.session(id), this.keys.expiriesOf(id)];
+    const undo = async () => {
+      await this.run(SCRIPTS.destroy, [this.keys.session(newId), this.keys.expiriesOf(newId)], [newId, '', ''], true).catch(() => undefined);
+      await this.run(SCRIPTS.rollback, [old[0]], [newId], true).catch(() => undefined);
+    };
+    let fields: unknown;
     try {
+      fields = await this.run(SCRIPTS.moveOut, [old[0]], [newId, String(patch.lastSeenAt)], true);
+      if (!Array.isArray(fields)) return false;
+      const copy: string[] = [];
+      const meta: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const [f, v] = [String(fields[i]), String(fields[i + 1])];
+        if (f === 'm') continue;
+        copy.push(f, v);
+        if (!f.startsWith('d:')) meta[f] = v;
+      }
+      const { set, unset } = this.hash.patchFields(patch);
+      const at = this.expireAt(patch.expiresAt);
+      const user = patch.login?.userId ?? meta.u;
       const indexes = [this.keys.handle(meta.h), ...(user !== undefined ? [this.keys.user(user)] : [])];
       const deadline = await this.indexes.add(indexes, newId, this.indexExpireAt(Number(meta.c), at));
       await this.write('m', newId, deadline, patch, at, patch.replace !== undefined, copy, unset, set);
     } catch (err) {
-      await this.run(SCRIPTS.rollback, [this.keys.session(id)], [newId], true).catch(() => undefined);
+      await undo();
       throw err;
     }
-    let committed = false;
+    let committed: boolean;
     try {
-      committed = Number(await this.run(SCRIPTS.commit, [this.keys.session(id), this.keys.expiriesOf(id)], [id, newId], true)) === 1;
-    } finally {
-      // Cancelled by a destroy (or unknown): the session ends, it is never left alive behind a revocation.
-      if (!committed) await this.run(SCRIPTS.destroy, [this.keys.session(newId), this.keys.expiriesOf(newId)], [newId, '', ''], true).catch(() => undefined);
+      committed = Number(await this.run(SCRIPTS.commit, old, [id, newId], true)) === 1;
+    } catch (err) {
+      // Applied by the master, only unconfirmed by its replica: the new hash itself was confirmed.
+      if (!(err instanceof ReplicaWaitError) || Number(err.reply) !== 1) {
+        // Unknown: end the session rather than leave it alive behind a destroy that may have won.
+        await this.run(SCRIPTS.destroy, [this.keys.session(newId), this.keys.expiriesOf(newId)], [newId, '', ''], true).catch(() => undefined);
+        throw err;
+      }
+      committed = true;
     }
+    // Cancelled by a destroy of the old id: that destroy wins, the new session ends too.
+    if (!committed) await this.run(SCRIPTS.destroy, [this.keys.session(newId), this.keys.expiriesOf(newId)], [newId, '', ''], true);
     return committed;
   }
 
