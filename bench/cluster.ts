@@ -10,6 +10,7 @@
  * bench/run.ts includes the section this returns (clusterSection) in bench/RESULTS.md.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,8 +19,16 @@ import { CLUSTER_BENCH_MODES, type ClusterBenchMode } from './cluster-app.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const PORT = 3710;
-const ADMIN = PORT + 1;
+/** Ports nobody listens on (the main benchmark's apps may run meanwhile). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+const PORT = await freePort();
+const ADMIN = await freePort();
 const BASE = `http://127.0.0.1:${PORT}`;
 const CONNECTIONS = 16;
 const SESSIONS = 200;

@@ -92,3 +92,15 @@ export class HashCodec {
     };
   }
 }
+
+/** The fields of a hash a rotation moves (its 'm' mark left behind), and its meta fields by name. */
+export function movedFields(reply: unknown[]): { copy: string[]; meta: Record<string, string> } {
+  const copy: string[] = [];
+  const meta: Record<string, string> = {};
+  for (const [f, v] of hashPairs(reply)) {
+    if (f === 'm') continue;
+    copy.push(f, v);
+    if (dataName(f) === undefined) meta[f] = v;
+  }
+  return { copy, meta };
+}

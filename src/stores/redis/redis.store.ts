@@ -2,7 +2,7 @@ import type { SessionPatch, SessionRecord, SessionTimeouts, StoredSessionSummary
 import { SessionSealer } from '../../crypto/seal.js';
 import { SessionOptionsError } from '../../errors.js';
 import { connect, ReplicaWaitError, runScript, type RedisConn } from './client.js';
-import { HashCodec, replySummary } from './hash.js';
+import { HashCodec, movedFields, replySummary } from './hash.js';
 import { RedisIndexes } from './indexes.js';
 import { migrate010 } from './legacy.js';
 import { BUCKETS, checkPrefix, RedisKeys } from './keys.js';
@@ -168,21 +168,14 @@ export class RedisSessionStore implements UserIndexedSessionStore {
   private async rotate(id: string, newId: string, patch: SessionPatch): Promise<boolean> {
     const old = [this.keys.session(id), this.keys.expiriesOf(id)];
     const undo = async () => {
-      await this.run(SCRIPTS.destroy, [this.keys.session(newId), this.keys.expiriesOf(newId)], [newId, '', ''], true).catch(() => undefined);
+      await this.destroy(newId).catch(() => undefined);
       await this.run(SCRIPTS.rollback, [old[0]], [newId], true).catch(() => undefined);
     };
     let fields: unknown;
     try {
       fields = await this.run(SCRIPTS.moveOut, [old[0]], [newId, String(patch.lastSeenAt)], true);
       if (!Array.isArray(fields)) return false;
-      const copy: string[] = [];
-      const meta: Record<string, string> = {};
-      for (let i = 0; i + 1 < fields.length; i += 2) {
-        const [f, v] = [String(fields[i]), String(fields[i + 1])];
-        if (f === 'm') continue;
-        copy.push(f, v);
-        if (!f.startsWith('d:')) meta[f] = v;
-      }
+      const { copy, meta } = movedFields(fields);
       const { set, unset } = this.hash.patchFields(patch);
       const at = this.expireAt(patch.expiresAt);
       const user = patch.login?.userId ?? meta.u;
@@ -200,13 +193,13 @@ export class RedisSessionStore implements UserIndexedSessionStore {
       // Applied by the master, only unconfirmed by its replica: the new hash itself was confirmed.
       if (!(err instanceof ReplicaWaitError) || Number(err.reply) !== 1) {
         // Unknown: end the session rather than leave it alive behind a destroy that may have won.
-        await this.run(SCRIPTS.destroy, [this.keys.session(newId), this.keys.expiriesOf(newId)], [newId, '', ''], true).catch(() => undefined);
+        await this.destroy(newId).catch(() => undefined);
         throw err;
       }
       committed = true;
     }
     // Cancelled by a destroy of the old id: that destroy wins, the new session ends too.
-    if (!committed) await this.run(SCRIPTS.destroy, [this.keys.session(newId), this.keys.expiriesOf(newId)], [newId, '', ''], true);
+    if (!committed) await this.destroy(newId);
     return committed;
   }
 
