@@ -3,7 +3,7 @@ import request from 'supertest';
 import type { INestApplication } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { RedisSessionStore, SessionOptionsError, type SessionEvent, type SessionRecord } from '../src/index.js';
-import { createTestApp, PLATFORMS, sessionCookie } from './support/test-app.js';
+import { createTestApp, gate, PLATFORMS, sessionCookie } from './support/test-app.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { createCluster } from 'redis';
 import { Client } from './support/http.js';
@@ -303,6 +303,36 @@ for (const target of httpTargets) {
         const res = await request(server).get('/read').set('Cookie', cookie).expect(200);
         expect(res.body.a).toBeNull();
         expect(events.map((e) => e.type)).toEqual(['created', 'expired']);
+      });
+
+      it('concurrent writes to different keys are all kept; logout and rotation win over writes in flight', async () => {
+        const store = new RedisSessionStore(conn.client, { prefix });
+        app = await createTestApp({ platform, store });
+        const server = app.getHttpServer();
+        const cookie = sessionCookie(await request(server).post('/set').send({ a: 0 }).expect(200))!;
+        await Promise.all(Array.from({ length: 10 }, (_, i) => request(server).post('/set').set('Cookie', cookie).send({ [`k${i}`]: i }).expect(200)));
+        const read = await request(server).get('/get/k9').set('Cookie', cookie).expect(200);
+        expect(read.body).toEqual({ value: 9, has: true });
+        // A write that loaded the session before a login rotated it: the old id stays gone.
+        const g1 = gate();
+        const late = request(server).post(`/set-gated/${g1.name}`).set('Cookie', cookie).send({ late: true }).then((r) => r);
+        await g1.entered;
+        const loggedIn = sessionCookie(await request(server).post('/login/carol').set('Cookie', cookie).send({}).expect(200))!;
+        g1.release();
+        expect(sessionCookie(await late)).toBeUndefined();
+        expect((await request(server).get('/get/late').set('Cookie', cookie).expect(200)).body).toEqual({ value: null, has: false });
+        expect((await request(server).get('/whoami').set('Cookie', loggedIn).expect(200)).body).toEqual({ userId: 'carol' });
+        // A write in flight when the user logs out: never brought back.
+        const g2 = gate();
+        const late2 = request(server).post(`/set-gated/${g2.name}`).set('Cookie', loggedIn).send({ late: true }).then((r) => r);
+        await g2.entered;
+        await request(server).post('/logout').set('Cookie', loggedIn).expect(200);
+        g2.release();
+        expect((await late2).status).toBe(200);
+        expect(sessionCookie(await late2)).toBeUndefined();
+        expect((await request(server).get('/whoami').set('Cookie', loggedIn).expect(200)).body).toEqual({ userId: null });
+        expect(await store.listByUser('carol')).toEqual([]);
+        expect((await conn.keys(prefix)).filter((k) => /\}s:/.test(k))).toEqual([]);
       });
 
       it('lists, ends others, ends one by handle, and holds maxSessionsPerUser', async () => {
