@@ -187,13 +187,14 @@ await describeRedis('encryption at rest binds values to their session and purpos
   beforeAll(async () => {
     client = await newRedis();
     prefix = testPrefix('binding');
+    const layout = new RedisSessionStore(client, { prefix });
     const raw: RawData = {
       async read(rowId) {
-        const all = await client.hgetall(`${prefix}s:${rowId}`);
+        const all = await client.hgetall(layout.sessionKey(rowId));
         return Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith('d:')).map(([k, v]) => [k.slice(2), v]));
       },
       async write(rowId, entries) {
-        const key = `${prefix}s:${rowId}`;
+        const key = layout.sessionKey(rowId);
         const fields = Object.keys(await client.hgetall(key)).filter((k) => k.startsWith('d:'));
         if (fields.length > 0) await client.hdel(key, ...fields);
         const pairs = Object.entries(entries).flatMap(([k, v]) => [`d:${k}`, v]);

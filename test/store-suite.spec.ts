@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { Redis } from 'ioredis';
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { MemorySessionStore, RedisSessionStore, TypeOrmSessionStore, type SessionPatch, type SessionRecord, type SessionStore as SessionStoreContractOnly, type UserIndexedSessionStore as SessionStore } from '../src/index.js';
 import { describeSessionStore } from '../src/testing.js';
 import { databaseTargets, openStore, REQUIRED, type Engine } from './support/databases.js';
-import { dropPrefix, keysUnder, newRedis, REDIS_PORT, redisMissing, testPrefix } from './support/redis.js';
+import { CLUSTER_BASE, clusterKeysUnder, clusterMissing, dropClusterPrefix, dropPrefix, keysUnder, newCluster, newRedis, REDIS_PORT, redisMissing, testPrefix } from './support/redis.js';
 
 /*
  * The store conformance suite (nestjs-lazy-session/testing, as store authors run it), run against
@@ -129,6 +129,64 @@ function nodeRedisTarget(missing: string | undefined): Target {
   };
 }
 
+/** The same store over the local Redis Cluster, through an ioredis Cluster (plain and encrypted). */
+function clusterTarget(encrypted: boolean, missing: string | undefined): Target {
+  return {
+    name: `redis cluster (ioredis)${encrypted ? ' +encryption' : ''}`,
+    encrypted,
+    pruneBatchSize: PRUNE_BATCH,
+    missing,
+    open: async () => {
+      const cluster = await newCluster();
+      const prefix = testPrefix('suite-cl');
+      const make = (keys: string[] | undefined) => new RedisSessionStore(cluster, { prefix, encryptionKeys: keys, pruneBatchSize: PRUNE_BATCH });
+      return {
+        store: make(encrypted ? [KEY_A] : undefined),
+        raw: {
+          async dump(id) {
+            const all: Record<string, unknown> = {};
+            for (const key of await clusterKeysUnder(cluster, prefix)) {
+              const type = await cluster.type(key);
+              all[key] = type === 'hash' ? await cluster.hgetall(key) : type === 'string' ? await cluster.get(key) : await cluster.zrange(key, 0, -1, 'WITHSCORES');
+            }
+            return JSON.stringify({ id, all });
+          },
+          reopen: make,
+        },
+        close: async () => {
+          await dropClusterPrefix(cluster, prefix);
+          cluster.disconnect();
+        },
+      };
+    },
+  };
+}
+
+/** Through node-redis' createCluster, with the durability option on (WAIT 1 after each write). */
+function nodeRedisClusterTarget(missing: string | undefined): Target {
+  return {
+    name: 'redis cluster (node-redis createCluster, waitForReplica)',
+    encrypted: false,
+    pruneBatchSize: PRUNE_BATCH,
+    missing,
+    open: async () => {
+      const client = createCluster({ rootNodes: [{ socket: { host: '127.0.0.1', port: CLUSTER_BASE } }], defaults: { socket: { reconnectStrategy: false }, disableOfflineQueue: true } });
+      client.on('error', () => {});
+      await client.connect();
+      const ioredis = await newCluster();
+      const prefix = testPrefix('suite-nrc');
+      return {
+        store: new RedisSessionStore(client, { prefix, pruneBatchSize: PRUNE_BATCH, waitForReplica: 1000 }),
+        close: async () => {
+          await dropClusterPrefix(ioredis, prefix);
+          ioredis.disconnect();
+          await client.close();
+        },
+      };
+    },
+  };
+}
+
 const targets: Target[] = [{ name: 'memory', encrypted: false, open: async () => ({ store: new MemorySessionStore(), close: async () => {} }) }];
 for (const db of await databaseTargets()) {
   targets.push(sqlTarget(db.engine, false, db.missing), sqlTarget(db.engine, true, db.missing));
@@ -137,6 +195,8 @@ for (const db of await databaseTargets()) {
 }
 const redisDown = await redisMissing();
 targets.push(redisTarget(false, redisDown), redisTarget(true, redisDown), nodeRedisTarget(redisDown));
+const clusterDown = await clusterMissing();
+targets.push(clusterTarget(false, clusterDown), clusterTarget(true, clusterDown), nodeRedisClusterTarget(clusterDown));
 
 const id = () => randomBytes(32).toString('hex');
 const handle = () => randomBytes(16).toString('base64url');

@@ -1,6 +1,6 @@
 import { createConnection, createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { REQUIRED } from './databases.js';
 
 /** TEST_REDIS_PORT moves it (and shows the skip path). */
@@ -76,4 +76,115 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** The local cluster of scripts/redis-cluster.sh: REDIS_CLUSTER_BASE..+5 (masters first). */
+export const CLUSTER_BASE = Number(process.env.REDIS_CLUSTER_BASE ?? 7000);
+export const CLUSTER_PORTS = Array.from({ length: 6 }, (_, i) => CLUSTER_BASE + i);
+
+/**
+ * The recommended ioredis Cluster settings: a shard that is down fails its requests at once (503)
+ * and the slot map is refreshed promptly after a failover.
+ */
+export const RECOMMENDED_CLUSTER: ClusterOptions = {
+  enableOfflineQueue: false,
+  // (The cluster's enableOfflineQueue applies to its node connections too.)
+  redisOptions: { maxRetriesPerRequest: 1, connectTimeout: 2000 },
+  slotsRefreshTimeout: 2000,
+  slotsRefreshInterval: 1000,
+  retryDelayOnFailover: 100,
+  retryDelayOnClusterDown: 100,
+  retryDelayOnTryAgain: 100,
+  maxRedirections: 3,
+};
+
+let clusterCached: Promise<string | undefined> | undefined;
+
+/** Why the local cluster cannot be used here; undefined when every node answers cluster_state:ok. */
+export function clusterMissing(): Promise<string | undefined> {
+  return (clusterCached ??= (async () => {
+    const where = `127.0.0.1:${CLUSTER_BASE}-${CLUSTER_BASE + 5}`;
+    for (const port of CLUSTER_PORTS) {
+      const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+      client.on('error', () => {});
+      try {
+        await client.connect();
+        const info = String(await client.call('CLUSTER', 'INFO'));
+        if (!/cluster_state:ok/.test(info)) return `the redis cluster on ${where} is not ok (node ${port}); run bash scripts/redis-cluster.sh start`;
+      } catch {
+        return `no redis cluster on ${where} (run bash scripts/redis-cluster.sh start)`;
+      } finally {
+        client.disconnect();
+      }
+    }
+    return undefined;
+  })());
+}
+
+/** describeRedis for the local Redis Cluster: skipped loudly, or failing under REQUIRE_DATABASES=1. */
+export async function describeRedisCluster(title: string, body: () => void): Promise<void> {
+  const missing = await clusterMissing();
+  if (missing === undefined) describe(`${title} [redis cluster]`, body);
+  else if (REQUIRED) {
+    describe(`${title} [redis cluster]`, () => {
+      it('needs the redis cluster', () => {
+        throw new Error(`REQUIRE_DATABASES is set but ${missing}`);
+      });
+    });
+  } else {
+    console.warn(`\n!!! SKIPPED: "${title}" on the redis cluster: ${missing}. Set REQUIRE_DATABASES=1 to make this a failure.\n`);
+    describe.skip(`${title} [redis cluster] (skipped: ${missing})`, body);
+  }
+}
+
+/** An ioredis Cluster over the local cluster, with the recommended settings, connected. */
+export async function newCluster(extra: ClusterOptions = {}): Promise<Cluster> {
+  const cluster = new Cluster([{ host: '127.0.0.1', port: CLUSTER_BASE }], { ...RECOMMENDED_CLUSTER, lazyConnect: true, ...extra });
+  cluster.on('error', () => {});
+  await cluster.connect();
+  return cluster;
+}
+
+/** Every key under a prefix on every master of a cluster (tests only). */
+export async function clusterKeysUnder(cluster: Cluster, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for (const node of cluster.nodes('master')) keys.push(...(await keysUnder(node, prefix)));
+  return keys;
+}
+
+export async function dropClusterPrefix(cluster: Cluster, prefix: string): Promise<void> {
+  for (const node of cluster.nodes('master')) {
+    // One DEL per key (the keys of one call must share a slot), pipelined.
+    const keys = await keysUnder(node, prefix);
+    for (let i = 0; i < keys.length; i += 1000) await node.pipeline(keys.slice(i, i + 1000).map((k) => ['del', k])).exec();
+  }
+}
+
+/**
+ * The same ioredis client, except that the first command matching `hold` waits until release():
+ * races are set up from observed events instead of sleeps.
+ */
+export function holdingClient<T extends Redis | Cluster>(client: T, hold: (args: string[]) => boolean): { client: T; held: Promise<void>; release(): void } {
+  let onHeld!: () => void;
+  let onRelease!: () => void;
+  const held = new Promise<void>((r) => (onHeld = r));
+  const released = new Promise<void>((r) => (onRelease = r));
+  let done = false;
+  const proxy = new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'call') {
+        return async (...args: string[]) => {
+          if (!done && hold(args.map(String))) {
+            done = true;
+            onHeld();
+            await released;
+          }
+          return (target.call as (...a: string[]) => Promise<unknown>)(...args);
+        };
+      }
+      const value = Reflect.get(target, prop, target) as unknown;
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { client: proxy, held, release: onRelease };
 }

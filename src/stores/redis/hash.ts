@@ -74,7 +74,8 @@ export class HashCodec {
         }
       }
     }
-    if (meta.h === undefined || meta.e === undefined || meta.c === undefined) return null;
+    // Mid-rotation ('m', the id it moves to): the old id stopped matching when the move began.
+    if (meta.h === undefined || meta.e === undefined || meta.c === undefined || meta.m !== undefined) return null;
     // Sealed data that does not open (or a hash written without encryption, which has no marker): no session, never an error.
     if (this.sealer) data = openEntries(this.sealer, sealed ?? [], meta.h);
     if (data === null) return null;
@@ -90,4 +91,16 @@ export class HashCodec {
       remember: meta.r === '1',
     };
   }
+}
+
+/** The fields of a hash a rotation moves (its 'm' mark left behind), and its meta fields by name. */
+export function movedFields(reply: unknown[]): { copy: string[]; meta: Record<string, string> } {
+  const copy: string[] = [];
+  const meta: Record<string, string> = {};
+  for (const [f, v] of hashPairs(reply)) {
+    if (f === 'm') continue;
+    copy.push(f, v);
+    if (dataName(f) === undefined) meta[f] = v;
+  }
+  return { copy, meta };
 }

@@ -1,16 +1,17 @@
 import type { SessionPatch, SessionRecord, SessionTimeouts, StoredSessionSummary, UserIndexedSessionStore } from '../store.js';
 import { SessionSealer } from '../../crypto/seal.js';
 import { SessionOptionsError } from '../../errors.js';
-import { runScript, sender, type Send } from './client.js';
-import { HashCodec, replySummaries, replySummary } from './hash.js';
-import { RedisKeys } from './keys.js';
+import { connect, ReplicaWaitError, runScript, type RedisConn } from './client.js';
+import { HashCodec, movedFields, replySummary } from './hash.js';
+import { RedisIndexes } from './indexes.js';
+import { migrate010 } from './legacy.js';
+import { BUCKETS, checkPrefix, RedisKeys } from './keys.js';
 import { SCRIPTS, type Script } from './scripts.js';
 
 export interface RedisSessionStoreOptions {
   /**
-   * Prefix of every key the store writes. Default 'sess:'. On Redis Cluster it must carry a hash
-   * tag, e.g. '{sess}:', so that every key of the store lives in one slot and each operation stays
-   * one atomic script (see the README's Redis section).
+   * Prefix of every key the store writes. Default 'sess:'. It must not hold '{' or '}': the store
+   * gives each session a hash tag of its own, so that sessions spread over a Redis Cluster.
    */
   prefix?: string;
   /**
@@ -19,49 +20,56 @@ export interface RedisSessionStoreOptions {
    * module gives the store once at start-up (useTimeouts); 30 minutes for a store used without it.
    */
   expiryGrace?: number;
-  /** Expired sessions handled per prune() script. Default 500. */
+  /** Expired sessions handled per prune() script (prune visits every bucket). Default 500. */
   pruneBatchSize?: number;
   /** Encryption at rest, as in TypeOrmSessionStoreOptions: the first key seals, all open. */
   encryptionKeys?: string[];
+  /**
+   * Durability: each write waits (`WAIT 1 <ms>`) until a replica has it, and fails (503) when none
+   * acknowledged it within this many milliseconds, so an acknowledged write survives the loss of its
+   * master. Costs a replica round trip per write. Default: off (undefined).
+   */
+  waitForReplica?: number;
 }
 
 /** The module's default idleTimeout: the grace of a store that no module configured. */
 const DEFAULT_GRACE = 30 * 60_000;
+/** Buckets pruned at once. */
+const PRUNE_CONCURRENCY = 16;
+
+type Mode = 'c' | 'u' | 'm';
 
 /**
- * Sessions in Redis. One session is one hash (meta fields plus one field per data key), so a
- * request writes only the keys it changed; every write is one Lua script, which applies a patch only
- * while the session exists and has not expired (no resurrection after a logout or an expiry) and rotates an id with RENAME, moving
- * the indexes in the same step. Keys expire natively at the session's expiry plus a grace
- * (`expiryGrace`, by default the module's idleTimeout).
+ * Sessions in Redis, on one server or sharded over a Redis Cluster. One session is one hash (meta
+ * fields plus one field per data key) in a slot of its own bucket, so a request writes only the keys
+ * it changed, and every write is one Lua script on one shard, which applies a patch only while the
+ * session exists and has not expired (no resurrection after a logout or an expiry). Keys expire
+ * natively at the session's expiry plus a grace (`expiryGrace`, by default the module's idleTimeout).
+ * The handle and user indexes live in their own slots: see indexes.ts for how they stay exact.
  *
  * Recommended ioredis settings, so that a Redis outage fails requests at once (503) instead of
  * queueing them: `{ enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }`.
  * The client is yours: close() leaves it open.
  */
 export class RedisSessionStore implements UserIndexedSessionStore {
-  private readonly send: Send;
+  private readonly conn: RedisConn;
   private readonly keys: RedisKeys;
-  /** The prefix as seen inside scripts, which build index keys themselves (ioredis keyPrefix included). */
-  private readonly scriptPrefix: string;
   /** From expiryGrace; otherwise settled once, by useTimeouts or by the first write. */
   private grace: number | undefined;
   private readonly explicitGrace: boolean;
+  /** The module's absoluteTimeout: no session outlives createdAt + it (+ grace), nor need its index entries. */
+  private absolute: number | undefined;
   private readonly pruneBatch: number;
   private readonly hash: HashCodec;
+  private readonly wait: number | undefined;
+  private readonly indexes: RedisIndexes;
 
-  constructor(client: unknown, options: RedisSessionStoreOptions = {}) {
-    const { send, keyPrefix, cluster } = sender(client);
-    this.send = send;
-    const prefix = options.prefix ?? 'sess:';
-    if (typeof prefix !== 'string') throw new SessionOptionsError('nestjs-lazy-session: RedisSessionStore prefix must be a string');
-    this.keys = new RedisKeys(prefix);
-    this.scriptPrefix = keyPrefix + prefix;
-    if (cluster && !/\{[^}]+\}/.test(this.scriptPrefix)) {
-      throw new SessionOptionsError(
-        `nestjs-lazy-session: on Redis Cluster the RedisSessionStore prefix needs a hash tag, e.g. '{sess}:' (got '${prefix}'), so that each operation's keys share one slot`,
-      );
-    }
+  constructor(
+    private readonly client: unknown,
+    options: RedisSessionStoreOptions = {},
+  ) {
+    this.conn = connect(client);
+    this.keys = new RedisKeys(checkPrefix(options.prefix ?? 'sess:', this.conn.keyPrefix));
     this.grace = options.expiryGrace;
     this.explicitGrace = options.expiryGrace !== undefined;
     if (this.explicitGrace && (typeof this.grace !== 'number' || !Number.isFinite(this.grace) || this.grace < 0)) {
@@ -69,7 +77,10 @@ export class RedisSessionStore implements UserIndexedSessionStore {
     }
     this.pruneBatch = options.pruneBatchSize ?? 500;
     if (!Number.isInteger(this.pruneBatch) || this.pruneBatch < 1) throw new SessionOptionsError('nestjs-lazy-session: pruneBatchSize must be a positive whole number');
+    this.wait = options.waitForReplica;
+    if (this.wait !== undefined && (!Number.isInteger(this.wait) || this.wait < 1)) throw new SessionOptionsError('nestjs-lazy-session: waitForReplica must be a timeout in whole milliseconds, 1 or more');
     this.hash = new HashCodec(options.encryptionKeys === undefined ? undefined : new SessionSealer(options.encryptionKeys));
+    this.indexes = new RedisIndexes(this.keys, this.run, (args) => this.conn.send(args));
   }
 
   /**
@@ -80,6 +91,8 @@ export class RedisSessionStore implements UserIndexedSessionStore {
   useTimeouts(timeouts: SessionTimeouts): void {
     const idle = timeouts?.idleTimeout;
     if (typeof idle !== 'number' || !Number.isFinite(idle) || idle <= 0) throw new SessionOptionsError('nestjs-lazy-session: RedisSessionStore.useTimeouts needs a positive idleTimeout in milliseconds');
+    const absolute = timeouts.absoluteTimeout;
+    if (typeof absolute === 'number' && Number.isFinite(absolute) && absolute > 0) this.absolute = Math.max(this.absolute ?? 0, absolute);
     if (this.explicitGrace) return;
     if (this.grace === undefined) this.grace = idle;
     else if (this.grace !== idle) {
@@ -94,9 +107,8 @@ export class RedisSessionStore implements UserIndexedSessionStore {
     return this.keys.session(id);
   }
 
-  private run(s: Script, keys: string[], args: string[]): Promise<unknown> {
-    return runScript(this.send, s, keys, [this.scriptPrefix, ...args]);
-  }
+  /** Writes wait for a replica when asked to (waitForReplica); reads never do. */
+  private readonly run = (s: Script, keys: string[], args: string[], write = false): Promise<unknown> => runScript(this.conn, s, keys, args, write ? this.wait : undefined);
 
   private expireAt(expiresAt: number): string {
     // Used before any module said otherwise: the default idleTimeout, from now on.
@@ -104,58 +116,137 @@ export class RedisSessionStore implements UserIndexedSessionStore {
     return String(Math.trunc(expiresAt + this.grace));
   }
 
+  /** How long index entries for a session created at `createdAt` are needed: '' (no TTL) when the absolute timeout is unknown. */
+  private indexExpireAt(createdAt: number | undefined, at: string): string {
+    if (this.absolute === undefined || createdAt === undefined || !Number.isFinite(createdAt)) return '';
+    return String(Math.max(Number(at), Math.trunc(createdAt + this.absolute + this.grace!)));
+  }
+
+  private async write(mode: Mode, id: string, deadline: string, patch: Pick<SessionPatch, 'lastSeenAt' | 'expiresAt' | 'login'>, at: string, replace: boolean, copy: string[], unset: string[], set: string[]): Promise<boolean> {
+    const login = patch.login;
+    const reply = Number(
+      await this.run(SCRIPTS.write, [this.keys.session(id), this.keys.expiriesOf(id)], [
+        mode, id, deadline, String(patch.lastSeenAt), String(patch.expiresAt), at, replace ? '1' : '0',
+        login ? login.userId : '', login ? String(login.authAt) : '', login?.remember ? '1' : '0',
+        String(copy.length), String(unset.length), ...copy, ...unset, ...set,
+      ], true),
+    );
+    // The index entry written for this write may already have been judged stale: refuse, never write unindexed.
+    if (reply === -1) throw new Error(`nestjs-lazy-session: a session write came more than its deadline after its index entry (server time)`);
+    return reply === 1;
+  }
+
   async load(id: string): Promise<SessionRecord | null> {
-    return this.hash.record(id, await this.send(['HGETALL', this.keys.session(id)]));
+    return this.hash.record(id, await this.conn.send(['HGETALL', this.keys.session(id)]));
   }
 
   async create(r: SessionRecord): Promise<void> {
-    await this.run(SCRIPTS.create, [this.keys.session(r.id)], [
-      r.id, r.handle, r.userId ?? '', String(r.createdAt), String(r.lastSeenAt), String(r.expiresAt),
-      r.authAt === null ? '' : String(r.authAt), r.remember ? '1' : '0', this.expireAt(r.expiresAt),
-      ...this.hash.dataFields(r.data, r.handle),
-    ]);
+    const at = this.expireAt(r.expiresAt);
+    const indexes = [this.keys.handle(r.handle), ...(r.userId !== null ? [this.keys.user(r.userId)] : [])];
+    // Already past its grace: nothing will be written, nothing to index.
+    const deadline = Number(at) <= Date.now() ? '' : await this.indexes.add(indexes, r.id, this.indexExpireAt(r.createdAt, at));
+    const copy = ['h', r.handle, 'c', String(r.createdAt), 'r', r.remember ? '1' : '0'];
+    if (r.userId !== null) copy.push('u', r.userId);
+    if (r.authAt !== null) copy.push('a', String(r.authAt));
+    await this.write('c', r.id, deadline, r, at, false, copy, [], this.hash.dataFields(r.data, r.handle));
   }
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
-    const rotate = patch.newId !== undefined && patch.newId !== id;
+    if (patch.newId !== undefined && patch.newId !== id) return this.rotate(id, patch.newId, patch);
     const { set, unset } = this.hash.patchFields(patch);
-    const login = patch.login;
-    const reply = await this.run(SCRIPTS.update, [this.keys.session(id), this.keys.session(rotate ? patch.newId! : id)], [
-      id, rotate ? patch.newId! : '', patch.replace !== undefined ? '1' : '0', String(patch.expiresAt), String(patch.lastSeenAt),
-      this.expireAt(patch.expiresAt), login ? login.userId : '', login ? String(login.authAt) : '', login?.remember ? '1' : '0',
-      String(unset.length), ...unset, ...set,
-    ]);
-    return Number(reply) === 1;
+    const at = this.expireAt(patch.expiresAt);
+    const deadline = patch.login ? await this.indexes.add([this.keys.user(patch.login.userId)], id, '') : '';
+    return this.write('u', id, deadline, patch, at, patch.replace !== undefined, [], unset, set);
+  }
+
+  /**
+   * A rotation moves the session to another slot: mark the old hash (it stops loading), index the
+   * new id, write the new hash with the patch, then delete the old one, unless a destroy deleted it
+   * meanwhile, which then also ends the new one. A failure before that unmarks the old hash and
+   * removes the new one: the session goes on under its old id.
+   */
+  private async rotate(id: string, newId: string, patch: SessionPatch): Promise<boolean> {
+    const old = [this.keys.session(id), this.keys.expiriesOf(id)];
+    const undo = async () => {
+      await this.destroy(newId).catch(() => undefined);
+      await this.run(SCRIPTS.rollback, [old[0]], [newId], true).catch(() => undefined);
+    };
+    let fields: unknown;
+    try {
+      fields = await this.run(SCRIPTS.moveOut, [old[0]], [newId, String(patch.lastSeenAt)], true);
+      if (!Array.isArray(fields)) return false;
+      const { copy, meta } = movedFields(fields);
+      const { set, unset } = this.hash.patchFields(patch);
+      const at = this.expireAt(patch.expiresAt);
+      const user = patch.login?.userId ?? meta.u;
+      const indexes = [this.keys.handle(meta.h), ...(user !== undefined ? [this.keys.user(user)] : [])];
+      const deadline = await this.indexes.add(indexes, newId, this.indexExpireAt(Number(meta.c), at));
+      await this.write('m', newId, deadline, patch, at, patch.replace !== undefined, copy, unset, set);
+    } catch (err) {
+      await undo();
+      throw err;
+    }
+    let committed: boolean;
+    try {
+      committed = Number(await this.run(SCRIPTS.commit, old, [id, newId], true)) === 1;
+    } catch (err) {
+      // Applied by the master, only unconfirmed by its replica: the new hash itself was confirmed.
+      if (!(err instanceof ReplicaWaitError) || Number(err.reply) !== 1) {
+        // Unknown: end the session rather than leave it alive behind a destroy that may have won.
+        await this.destroy(newId).catch(() => undefined);
+        throw err;
+      }
+      committed = true;
+    }
+    // Cancelled by a destroy of the old id: that destroy wins, the new session ends too.
+    if (!committed) await this.destroy(newId);
+    return committed;
+  }
+
+  /**
+   * The one-step migration from 0.1.0, whose keys shared one slot: copies every session of that
+   * layout under `legacyPrefix` (default: this store's prefix), read through `source` (default: this
+   * store's client; on a cluster, a client of the master that held them), then deletes the old keys.
+   * Run it once at deploy, before the new version serves; returns the sessions copied.
+   */
+  migrateFrom010(legacyPrefix: string = this.keys.prefix, source: unknown = this.client): Promise<number> {
+    return migrate010(source, legacyPrefix, this.hash, (r) => this.create(r));
   }
 
   async destroy(id: string): Promise<StoredSessionSummary | null> {
-    const reply = await this.run(SCRIPTS.destroy, [this.keys.session(id)], [id]);
+    const reply = await this.run(SCRIPTS.destroy, [this.keys.session(id), this.keys.expiriesOf(id)], [id, '', ''], true);
     return Array.isArray(reply) ? replySummary(reply) : null;
   }
 
   async listByUser(userId: string): Promise<StoredSessionSummary[]> {
-    return replySummaries(await this.run(SCRIPTS.listByUser, [this.keys.user(userId)], []));
+    return this.indexes.list(userId);
   }
 
   async destroyByUser(userId: string, exceptId?: string): Promise<StoredSessionSummary[]> {
-    return replySummaries(await this.run(SCRIPTS.destroyByUser, [this.keys.user(userId)], [exceptId ?? '']));
+    return this.indexes.destroyAll(this.keys.user(userId), 'u', userId, exceptId);
   }
 
   async destroyByHandle(handle: string): Promise<StoredSessionSummary | null> {
-    const reply = await this.run(SCRIPTS.destroyByHandle, [this.keys.handle(handle)], []);
-    return Array.isArray(reply) ? replySummary(reply) : null;
+    const removed = await this.indexes.destroyAll(this.keys.handle(handle), 'h', handle);
+    return removed[removed.length - 1] ?? null;
   }
 
+  /** Every bucket, PRUNE_CONCURRENCY at a time, each in batches of pruneBatchSize. */
   async prune(now: number, onBatch?: (removed: StoredSessionSummary[]) => void): Promise<number> {
     let total = 0;
-    for (;;) {
-      const reply = (await this.run(SCRIPTS.prune, [this.keys.expiries], [String(now), String(this.pruneBatch)])) as unknown[];
-      const seen = Number(reply[0]);
-      const removed = reply.slice(1).map(replySummary);
-      total += removed.length;
-      if (removed.length > 0) onBatch?.(removed);
-      if (seen < this.pruneBatch) return total;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    let next = 0;
+    const worker = async () => {
+      for (let b = next++; b < BUCKETS; b = next++) {
+        for (;;) {
+          const reply = (await this.run(SCRIPTS.prune, [this.keys.expiries(b)], [this.conn.keyPrefix + this.keys.sessionsIn(b), String(now), String(this.pruneBatch)], true)) as unknown[];
+          const removed = reply.slice(1).map(replySummary);
+          total += removed.length;
+          if (removed.length > 0) onBatch?.(removed);
+          if (Number(reply[0]) < this.pruneBatch) break;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: PRUNE_CONCURRENCY }, worker));
+    return total;
   }
 }

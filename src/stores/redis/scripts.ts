@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 
 /*
- * The store's Lua scripts: every write is one script, so it is atomic in Redis. Each script gets
- * the key prefix as ARGV[1] (P) and builds the index keys it needs from it; the key layout is in
- * keys.ts.
+ * The store's Lua scripts. Each touches the keys of one slot only, all named in KEYS: a session's
+ * hash with its bucket's expiry set, or one index. Every write to a session is one script, so it is
+ * atomic; the indexes are kept beside them by the protocol in redis.store.ts and index.ts.
  */
 
 const LIB = `
-local P = ARGV[1]
 local function chunked(cmd, key, list, from, to)
   local i = from
   while i <= to do
@@ -20,158 +19,161 @@ local function meta(key, id)
   local m = redis.call('HMGET', key, 'h', 'u', 'c', 'l', 'e', 'a')
   return { id, m[1] or '', m[2] or '', m[3] or '', m[4] or '', m[5] or '', m[6] or '' }
 end
-local function remove(id)
-  local key = P .. 's:' .. id
-  if redis.call('EXISTS', key) == 0 then return false end
-  local m = meta(key, id)
-  redis.call('DEL', key)
-  if m[2] ~= '' and redis.call('GET', P .. 'h:' .. m[2]) == id then redis.call('DEL', P .. 'h:' .. m[2]) end
-  if m[3] ~= '' then redis.call('ZREM', P .. 'u:' .. m[3], id) end
-  redis.call('ZREM', P .. 'expiries', id)
-  return m
-end
 local function nowms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- Only ever lengthens a key's life (callers make sure that \`at\` is in the future).
-local function extend(key, at)
-  local ttl = redis.call('PTTL', key)
-  if ttl >= 0 and nowms() + ttl >= tonumber(at) then return end
-  redis.call('PEXPIREAT', key, at)
-end
--- Points the indexes at the session now under \`id\`: its handle (kept until \`at\`), its user's set
--- and the expiries set, both scored by its expiry \`e\`.
-local function index(id, handle, user, e, at)
-  if handle then
-    redis.call('SET', P .. 'h:' .. handle, id)
-    redis.call('PEXPIREAT', P .. 'h:' .. handle, at)
-  end
-  if user then
-    redis.call('ZADD', P .. 'u:' .. user, e, id)
-    extend(P .. 'u:' .. user, at)
-  end
-  redis.call('ZADD', P .. 'expiries', e, id)
-end
-`;
-
-/** ARGV: P, id, handle, user, c, l, e, a, r, expireAt, then field/value pairs. */
-const CREATE = `${LIB}
-local k = KEYS[1]
-local id, handle, user, e, at = ARGV[2], ARGV[3], ARGV[4], ARGV[7], ARGV[10]
-redis.call('DEL', k)
--- Already past its expiry and grace: it would expire at once, and must not shorten an index's life.
-if tonumber(at) <= nowms() then return 1 end
-local f = { 'h', handle, 'c', ARGV[5], 'l', ARGV[6], 'e', e, 'r', ARGV[9] }
-if user ~= '' then f[#f + 1] = 'u'; f[#f + 1] = user end
-if ARGV[8] ~= '' then f[#f + 1] = 'a'; f[#f + 1] = ARGV[8] end
-for i = 11, #ARGV do f[#f + 1] = ARGV[i] end
-chunked('HSET', k, f, 1, #f)
-redis.call('PEXPIREAT', k, at)
-index(id, handle, user ~= '' and user or nil, e, at)
-return 1
 `;
 
 /**
- * KEYS: the session, the session under its new id (the same key when not rotating).
- * ARGV: P, id, newId|'', replace 1/0, e, l, expireAt, loginUser|'', authAt, remember, nUnset,
- * unset fields..., set field/value pairs.
+ * Creates, updates in place, or receives a rotated session (its fields copied from the old id).
+ * KEYS: the hash, its bucket's expiry set.
+ * ARGV: mode ('c' create, 'u' update, 'm' move in), id, deadline|'' (an index entry was written for
+ * this write: past this server time it is refused, see index.ts), lastSeenAt, expiresAt, expireAt,
+ * replace 1/0, loginUser|'', authAt, remember, nCopy, nUnset, then nCopy copied field/value items,
+ * nUnset fields to remove, and field/value pairs to set.
+ * Returns 1 written, 0 refused (gone, moving, expired meanwhile), -1 past the deadline.
  */
-const UPDATE = `${LIB}
-local k = KEYS[1]
--- Gone, or expired meanwhile (kept only for its grace): never brought back.
-local stored = redis.call('HGET', k, 'e')
-if not stored or tonumber(stored) <= tonumber(ARGV[6]) then return 0 end
-local id, newId, e, at = ARGV[2], ARGV[3], ARGV[5], ARGV[7]
-if tonumber(at) <= nowms() then
-  remove(id)
+const WRITE = `${LIB}
+local k, exp = KEYS[1], KEYS[2]
+local mode, id, deadline = ARGV[1], ARGV[2], ARGV[3]
+local l, e, at = ARGV[4], ARGV[5], ARGV[6]
+local nCopy, nUnset = tonumber(ARGV[11]), tonumber(ARGV[12])
+local now = nowms()
+if deadline ~= '' and now > tonumber(deadline) then return -1 end
+if mode == 'u' then
+  -- Gone, being moved to a new id, or expired meanwhile (kept only for its grace): never brought back.
+  local stored = redis.call('HMGET', k, 'e', 'm')
+  if not stored[1] or stored[2] or tonumber(stored[1]) <= tonumber(l) then return 0 end
+else
+  redis.call('DEL', k)
+end
+-- Already past its expiry and grace: it would expire at once.
+if tonumber(at) <= now then
+  redis.call('DEL', k)
+  redis.call('ZREM', exp, id)
   return 1
 end
-if ARGV[4] == '1' then
+local first = 13
+if nCopy > 0 then
+  chunked('HSET', k, ARGV, first, first + nCopy - 1)
+  first = first + nCopy
+end
+if ARGV[7] == '1' then
   local del = {}
   for _, f in ipairs(redis.call('HKEYS', k)) do
     if string.sub(f, 1, 2) == 'd:' then del[#del + 1] = f end
   end
   chunked('HDEL', k, del, 1, #del)
 end
-local n = tonumber(ARGV[11])
-chunked('HDEL', k, ARGV, 12, 11 + n)
-chunked('HSET', k, ARGV, 12 + n, #ARGV)
-local user = redis.call('HGET', k, 'u')
-if ARGV[8] ~= '' then
-  if user and user ~= ARGV[8] then redis.call('ZREM', P .. 'u:' .. user, id) end
-  user = ARGV[8]
-  redis.call('HSET', k, 'u', user, 'a', ARGV[9], 'r', ARGV[10])
-end
-redis.call('HSET', k, 'l', ARGV[6], 'e', e)
-local handle = redis.call('HGET', k, 'h')
-local cur = id
-if newId ~= '' and newId ~= id then
-  redis.call('RENAME', k, KEYS[2])
-  k = KEYS[2]
-  cur = newId
-  if user then redis.call('ZREM', P .. 'u:' .. user, id) end
-  redis.call('ZREM', P .. 'expiries', id)
-end
+chunked('HDEL', k, ARGV, first, first + nUnset - 1)
+chunked('HSET', k, ARGV, first + nUnset, #ARGV)
+if ARGV[8] ~= '' then redis.call('HSET', k, 'u', ARGV[8], 'a', ARGV[9], 'r', ARGV[10]) end
+redis.call('HSET', k, 'l', l, 'e', e)
 redis.call('PEXPIREAT', k, at)
-index(cur, handle, user, e, at)
+redis.call('ZADD', exp, e, id)
 return 1
 `;
 
-/** KEYS: the session. ARGV: P, id. */
-const DESTROY = `${LIB}
-return remove(ARGV[2])
+/**
+ * The first step of a rotation: marks the old hash as moving to the new id and returns its fields,
+ * or nothing when it is gone, already moving, or expired. From here on the old id neither loads nor
+ * takes writes; a destroy still deletes it, which cancels the move (see COMMIT).
+ * KEYS: the old hash. ARGV: newId, lastSeenAt.
+ */
+const MOVE_OUT = `${LIB}
+local stored = redis.call('HMGET', KEYS[1], 'e', 'm')
+if not stored[1] or stored[2] or tonumber(stored[1]) <= tonumber(ARGV[2]) then return false end
+local fields = redis.call('HGETALL', KEYS[1])
+redis.call('HSET', KEYS[1], 'm', ARGV[1])
+return fields
 `;
 
-/** KEYS: the handle's key. ARGV: P. */
-const DESTROY_BY_HANDLE = `${LIB}
-local id = redis.call('GET', KEYS[1])
-if not id then return false end
-local m = remove(id)
-if not m then redis.call('DEL', KEYS[1]) end
+/** The last step: deletes the old hash if it is still marked for this move; 0 when a destroy cancelled it. KEYS: old hash, its expiry set. ARGV: oldId, newId. */
+const COMMIT = `
+if redis.call('HGET', KEYS[1], 'm') ~= ARGV[2] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;
+
+/** A move that could not finish: the old id is served again. KEYS: old hash. ARGV: newId. */
+const ROLLBACK = `
+if redis.call('HGET', KEYS[1], 'm') == ARGV[1] then redis.call('HDEL', KEYS[1], 'm') end
+return 1
+`;
+
+/**
+ * Deletes a session (moving or not: that cancels the move), only when its field ARGV[2] holds
+ * ARGV[3] if given. KEYS: the hash, its expiry set. ARGV: id, field|'', value. Returns its summary.
+ */
+const DESTROY = `${LIB}
+local k = KEYS[1]
+if redis.call('EXISTS', k) == 0 then return false end
+if ARGV[2] ~= '' and redis.call('HGET', k, ARGV[2]) ~= ARGV[3] then return false end
+local m = meta(k, ARGV[1])
+redis.call('DEL', k)
+redis.call('ZREM', KEYS[2], ARGV[1])
 return m
 `;
 
-/** KEYS: the user's set. ARGV: P. Sessions whose hash is gone are dropped from the set. */
-const LIST_BY_USER = `${LIB}
-local out = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local key = P .. 's:' .. id
-  if redis.call('EXISTS', key) == 1 then out[#out + 1] = meta(key, id)
-  else redis.call('ZREM', KEYS[1], id) end
-end
-return out
-`;
-
-/** KEYS: the user's set. ARGV: P, exceptId|''. */
-const DESTROY_BY_USER = `${LIB}
-local out = {}
-for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if id ~= ARGV[2] then
-    local m = remove(id)
-    if m then out[#out + 1] = m else redis.call('ZREM', KEYS[1], id) end
-  end
+/**
+ * KEYS: one bucket's expiry set. ARGV: the bucket's session key prefix, now, batch. Returns
+ * { entries seen, removed summaries... }. An entry whose session was written meanwhile gets its new
+ * score back; one whose hash expired natively (past the grace) is only dropped.
+ */
+const PRUNE = `${LIB}
+local S, now = ARGV[1], tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = { #ids }
+for _, id in ipairs(ids) do
+  local key = S .. id
+  local e = redis.call('HGET', key, 'e')
+  if not e then redis.call('ZREM', KEYS[1], id)
+  elseif tonumber(e) <= now then
+    out[#out + 1] = meta(key, id)
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], id)
+  else redis.call('ZADD', KEYS[1], e, id) end
 end
 return out
 `;
 
 /**
- * KEYS: the expiries set. ARGV: P, now, batch. Returns { entries seen, removed summaries... }.
- * An entry whose session was written meanwhile gets its new score back; one whose hash expired
- * natively (past the grace) is only dropped: there is nothing left to report.
+ * Adds an id to an index (a handle's or a user's), scored by the server's time, and keeps the index
+ * at least until ARGV[2], or for ever when that is '' (it then only shrinks as stale entries are
+ * dropped); an index without a TTL keeps none unless it is new. KEYS: the index. ARGV: id,
+ * expireAt|''. Returns the score (now).
  */
-const PRUNE = `${LIB}
-local now = tonumber(ARGV[2])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
-local out = { #ids }
-for _, id in ipairs(ids) do
-  local key = P .. 's:' .. id
-  local e = redis.call('HGET', key, 'e')
-  if not e then redis.call('ZREM', KEYS[1], id)
-  elseif tonumber(e) <= now then out[#out + 1] = remove(id)
-  else redis.call('ZADD', KEYS[1], e, id) end
+const INDEX_ADD = `${LIB}
+local now = nowms()
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+if ARGV[2] == '' then
+  redis.call('PERSIST', KEYS[1])
+else
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl >= 0 and now + ttl < tonumber(ARGV[2]) then redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+  elseif ttl == -1 and redis.call('ZCARD', KEYS[1]) == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
 end
+return now
+`;
+
+/** KEYS: an index. Returns { server time, id, score, id, score... }. */
+const INDEX_READ = `${LIB}
+local out = { nowms() }
+local all = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #all do out[#out + 1] = all[i] end
 return out
+`;
+
+/** Drops entries still at the score they were seen with (a re-added entry has a newer one). KEYS: an index. ARGV: id, score pairs. */
+const INDEX_DROP = `
+local n = 0
+for i = 1, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then n = n + redis.call('ZREM', KEYS[1], ARGV[i]) end
+end
+return n
 `;
 
 export interface Script {
@@ -181,11 +183,13 @@ export interface Script {
 
 const script = (source: string): Script => ({ source, sha: createHash('sha1').update(source).digest('hex') });
 export const SCRIPTS = {
-  create: script(CREATE),
-  update: script(UPDATE),
+  write: script(WRITE),
+  moveOut: script(MOVE_OUT),
+  commit: script(COMMIT),
+  rollback: script(ROLLBACK),
   destroy: script(DESTROY),
-  destroyByHandle: script(DESTROY_BY_HANDLE),
-  listByUser: script(LIST_BY_USER),
-  destroyByUser: script(DESTROY_BY_USER),
   prune: script(PRUNE),
+  indexAdd: script(INDEX_ADD),
+  indexRead: script(INDEX_READ),
+  indexDrop: script(INDEX_DROP),
 };
