@@ -83,3 +83,24 @@ export class SessionStoreUnavailableError extends ServiceUnavailableException {
 export class SessionStoreUnsupportedError extends SessionError {
   override readonly name = 'SessionStoreUnsupportedError';
 }
+
+/**
+ * A WebSocket message asked for what only an HTTP response can do: set or clear the session cookie
+ * (login, regenerate, logout, starting a session, or changing one kept in its cookie), or use a
+ * session that has ended since the socket opened. Over a socket it reaches the client as a WsException.
+ */
+export class SessionOverSocketError extends SessionError {
+  override readonly name = 'SessionOverSocketError';
+
+  static cannotSetCookie(what: string): SessionOverSocketError {
+    return new SessionOverSocketError(
+      `nestjs-lazy-session: ${what} cannot set the session cookie over a WebSocket (a message has no HTTP response): do it over HTTP, ` +
+        'then reconnect the socket so that its handshake carries the new cookie.',
+    );
+  }
+
+  /** The socket's session was ended (logout, destroy, SessionManager, expiry): the socket is no longer that user's. */
+  static ended(): SessionOverSocketError {
+    return new SessionOverSocketError('Unauthorized');
+  }
+}

@@ -21,6 +21,20 @@ describe('packaging', () => {
     expect(pkg.dependencies).toBeUndefined();
   });
 
+  it('keeps the WebSocket packages optional peers, never imported statically: an HTTP-only app does not load them', () => {
+    for (const name of ['@nestjs/websockets', '@nestjs/platform-socket.io', '@nestjs/platform-ws']) {
+      expect(pkg.peerDependencies[name]).toBeDefined();
+      expect(pkg.peerDependenciesMeta[name]).toEqual({ optional: true });
+    }
+    const staticImport = /^\s*(import|export)\s+(?!type\b)[^;]*?from\s+'(@nestjs\/websockets|@nestjs\/platform-socket\.io|@nestjs\/platform-ws|socket\.io|ws)'/m;
+    const requireCall = /require\(\s*'(@nestjs\/websockets|socket\.io|ws)'/;
+    const offenders = sources(join(root, 'src')).filter((f) => staticImport.test(readFileSync(f, 'utf8')) || requireCall.test(readFileSync(f, 'utf8')));
+    expect(offenders).toEqual([]);
+    // Loaded where a message is handled, and nowhere else: by then Nest has loaded it.
+    const lazy = sources(join(root, 'src')).filter((f) => /import\(\s*'@nestjs\/websockets'\s*\)/.test(readFileSync(f, 'utf8')));
+    expect(lazy.map((f) => f.slice(root.length))).toEqual(['src/socket/ws-error.ts']);
+  });
+
   it('exports every entry point to import and to require, each with its types', () => {
     for (const [entry, conditions] of Object.entries(pkg.exports as Record<string, unknown>)) {
       if (entry === './package.json') continue;
@@ -65,10 +79,12 @@ describe('packaging', () => {
     'SessionAuthGuard',
     'SessionDataTooLargeError',
     'SessionError',
+    'SessionInterceptor',
     'SessionManager',
     'SessionModule',
     'SessionNotInRequestError',
     'SessionOptionsError',
+    'SessionOverSocketError',
     'SessionSealer',
     'SessionStoreUnavailableError',
     'SessionStoreUnsupportedError',

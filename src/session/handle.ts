@@ -1,7 +1,7 @@
 import type { SessionRuntime } from './runtime.js';
 import type { SessionRequestIO } from './request-io.js';
 import { checkSessionKey, checkUserId, toJson } from './json.js';
-import { SessionDataTooLargeError } from '../errors.js';
+import { SessionDataTooLargeError, SessionOverSocketError } from '../errors.js';
 import { refuseCrossSite, sessionCookie } from './first-use.js';
 import { GONE, sendClearCookie, type SessionBackend, type SessionRef } from './backend.js';
 import { SessionState } from './state.js';
@@ -107,8 +107,10 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       this.state.markCookieStale();
       await this.backend.discard(opened, 'expired');
     } else {
-      this.state.adopt(opened);
+      return this.state.adopt(opened);
     }
+    // A socket's session was ended since its handshake: the socket is no longer anybody's.
+    if (this.io.overSocket) throw SessionOverSocketError.ended();
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
@@ -142,6 +144,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   async regenerate(): Promise<void> {
+    refuseOverSocket(this.io, 'regenerate()');
     await this.load();
     this.state.regenerate();
   }
@@ -151,11 +154,13 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   async logout(): Promise<void> {
+    refuseOverSocket(this.io, 'logout()');
     await this.end('logout');
   }
 
   async login(userId: string, options: LoginOptions = {}): Promise<void> {
     checkUserId(userId);
+    refuseOverSocket(this.io, 'login()');
     await this.load();
     // Another user's data never carries over into this user's session.
     if (isUserSwitch(this.state.userId, userId)) this.state.clear();
@@ -221,7 +226,25 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     await this.loading;
     const now = Date.now();
     const { state } = this;
+    if (this.io.overSocket) return this.writeOverSocket(now);
     if (shouldClearCookie(state.record, state, state.staleCookie)) return sendClearCookie(this.io, this.rt.cookies);
     if (shouldSave(state.record, state, now, this.rt.options.touchInterval)) await this.backend.save(state, this.io, now);
   }
+
+  /**
+   * A message only stores changes to the session its handshake named: it cannot send the cookie
+   * that a new session needs, nor clear one. Reads do not touch the session (its idle time runs on
+   * HTTP requests), which keeps a busy socket from writing on every message.
+   */
+  private async writeOverSocket(now: number): Promise<void> {
+    const { state } = this;
+    if (!state.dirty) return;
+    if (state.record === null) throw SessionOverSocketError.cannotSetCookie('starting a session');
+    await this.backend.save(state, this.io, now);
+  }
+}
+
+/** login(), regenerate() and logout() change the cookie, which only an HTTP response can carry. */
+function refuseOverSocket(io: SessionRequestIO, what: string): void {
+  if (io.overSocket) throw SessionOverSocketError.cannotSetCookie(what);
 }

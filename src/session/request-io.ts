@@ -9,4 +9,9 @@ export interface SessionRequestIO {
   readonly req: unknown;
   readonly res: unknown;
   readonly http: SessionHttpAdapter;
+  /**
+   * A WebSocket message over the socket's handshake request: there is no response to set a cookie
+   * on, so what needs one is refused, and a session ended since the handshake is not used.
+   */
+  readonly overSocket?: boolean;
 }
