@@ -1,5 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.js';
@@ -33,6 +35,19 @@ async function openSocket(page: Page): Promise<void> {
         socket.addEventListener('open', () => resolve());
         socket.addEventListener('error', () => reject(new Error('the WebSocket did not open')));
       }),
+  );
+}
+
+/** In the page: whether a WebSocket to `url` opens (true) or its handshake is refused (false). */
+function opens(page: Page, url: string): Promise<boolean> {
+  return page.evaluate(
+    (u) =>
+      new Promise<boolean>((resolve) => {
+        const socket = new WebSocket(u);
+        socket.addEventListener('open', () => (socket.close(), resolve(true)));
+        socket.addEventListener('error', () => resolve(false));
+      }),
+    url,
   );
 }
 
@@ -134,5 +149,29 @@ suite.each(['express', 'fastify'] as const)('the demo WebSocket in headless Chro
     expect(await ask(tab, 'whoami')).toMatchObject({ event: 'exception', data: { message: 'Unauthorized' } });
     // The phone's own session is untouched.
     await phone.getByTestId('live-user').getByText('bob').waitFor();
+  });
+
+  it('Cross-Site WebSocket Hijacking: a page of another origin cannot open a socket that carries the session cookie', async () => {
+    // Another origin on the same site (localhost, another port): SameSite=Lax lets the browser send
+    // the cookie on its WebSocket handshake, so only the server's rule keeps the page out.
+    const other: Server = createServer((_req, res) => res.end('<!doctype html><title>another site</title>'));
+    await new Promise<void>((resolve) => other.listen(0, () => resolve()));
+    try {
+      const target = `ws://localhost:${demo.port}/ws`;
+      const victim = await device();
+      await logIn(await page(victim), 'alice');
+      const foreign = await page(victim);
+      await foreign.goto(`http://localhost:${(other.address() as AddressInfo).port}/`);
+      expect(await opens(foreign, target)).toBe(false);
+      // The same browser from the demo's own pages opens it; and a stranger without the cookie may too.
+      const own = await page(victim);
+      await own.goto(`${demo.url}/`);
+      expect(await opens(own, target)).toBe(true);
+      const stranger = await page(await device());
+      await stranger.goto(`http://localhost:${(other.address() as AddressInfo).port}/`);
+      expect(await opens(stranger, target)).toBe(true);
+    } finally {
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 });
