@@ -99,6 +99,14 @@ export class SessionOverSocketError extends SessionError {
     );
   }
 
+  /** A change in a gateway that nothing stores: its messages are not held by SessionInterceptor. */
+  static notStored(): SessionOverSocketError {
+    return new SessionOverSocketError(
+      'nestjs-lazy-session: a session change in a WebSocket gateway needs SessionInterceptor to be stored: add ' +
+        '@UseInterceptors(SessionInterceptor) to the gateway (or the handler).',
+    );
+  }
+
   /** The socket's session was ended (logout, destroy, SessionManager, expiry): the socket is no longer that user's. */
   static ended(): SessionOverSocketError {
     return new SessionOverSocketError('Unauthorized');

@@ -25,13 +25,26 @@ const suite = available || REQUIRED ? describe : describe.skip;
 
 const PASSWORDS = { alice: 'alice-demo-password', bob: 'bob-demo-password' } as const;
 
+/** The page's globals the tests use (the test's TypeScript has no DOM library). */
+interface PageSocket {
+  send(data: string): void;
+  close(): void;
+  addEventListener(type: 'open' | 'error' | 'close' | 'message', listener: (e: { data?: unknown }) => void, options?: { once?: boolean }): void;
+}
+interface PageGlobals {
+  location: { host: string };
+  probe: PageSocket;
+  WebSocket: new (url: string) => PageSocket;
+}
+
 /** In the page: opens a WebSocket to the demo's gateway (the page's own origin), keeping it on window. */
 async function openSocket(page: Page): Promise<void> {
   await page.evaluate(
     () =>
       new Promise<void>((resolve, reject) => {
-        const socket = new WebSocket(`ws://${location.host}/ws`);
-        (window as unknown as { probe: WebSocket }).probe = socket;
+        const page = globalThis as unknown as PageGlobals;
+        const socket = new page.WebSocket(`ws://${page.location.host}/ws`);
+        page.probe = socket;
         socket.addEventListener('open', () => resolve());
         socket.addEventListener('error', () => reject(new Error('the WebSocket did not open')));
       }),
@@ -43,7 +56,7 @@ function opens(page: Page, url: string): Promise<boolean> {
   return page.evaluate(
     (u) =>
       new Promise<boolean>((resolve) => {
-        const socket = new WebSocket(u);
+        const socket = new (globalThis as unknown as PageGlobals).WebSocket(u);
         socket.addEventListener('open', () => (socket.close(), resolve(true)));
         socket.addEventListener('error', () => resolve(false));
       }),
@@ -56,8 +69,8 @@ function ask(page: Page, event: string): Promise<{ event: string; data: { user?:
   return page.evaluate(
     (ev) =>
       new Promise((resolve, reject) => {
-        const socket = (window as unknown as { probe: WebSocket }).probe;
-        socket.addEventListener('message', (e) => resolve(JSON.parse(String(e.data))), { once: true });
+        const socket = (globalThis as unknown as PageGlobals).probe;
+        socket.addEventListener('message', (e) => resolve(JSON.parse(String(e.data)) as never), { once: true });
         socket.addEventListener('close', () => reject(new Error('the WebSocket closed')), { once: true });
         socket.send(JSON.stringify({ event: ev }));
       }),

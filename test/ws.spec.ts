@@ -368,3 +368,64 @@ for (const platform of PLATFORMS) {
     });
   }
 }
+
+/** A gateway that forgot SessionInterceptor: reads and guards work; a change is refused, not lost. */
+@WebSocketGateway()
+class BareGateway {
+  @SubscribeMessage('private')
+  @Authenticated()
+  private(@UserId() user: string) {
+    return { user };
+  }
+
+  @SubscribeMessage('set')
+  @Authenticated()
+  async set(@Session() s: SessionHandle, @MessageBody() value: string) {
+    await s.set('a', value);
+    return 'set';
+  }
+}
+
+for (const transport of TRANSPORTS) {
+  await describeEngines(`WebSocket gateway without SessionInterceptor (${transport})`, (engine) => {
+    const logger = new CountingLogger();
+    let dataSource: DataSource;
+    let app: INestApplication;
+    let socket: ClientSocket | undefined;
+    const errors: string[] = [];
+
+    beforeAll(async () => {
+      let store: TypeOrmSessionStore;
+      ({ dataSource, store } = await openStore(engine, `ws_bare_${transport.replace('.', '')}`, logger));
+      const moduleRef = await Test.createTestingModule({
+        imports: [SessionModule.forRoot({ secret: SECRET, store, pruneInterval: 0 })],
+        controllers: [TestController, OpenController],
+        providers: [CartService, BareGateway],
+      }).compile();
+      app = await startApp(moduleRef, 'express', {}, (a) => {
+        a.useWebSocketAdapter(transport === 'ws' ? new WsAdapter(a) : new IoAdapter(a));
+        a.useLogger({ log: () => undefined, warn: () => undefined, error: (m: unknown) => void errors.push(String((m as Error)?.message ?? m)) });
+      });
+      await app.listen(0, '127.0.0.1');
+    });
+
+    afterAll(async () => {
+      socket?.close();
+      await app?.close();
+      await dataSource?.destroy();
+    });
+
+    it('reads work, and a set() is refused with the way out in the log; nothing is written', async () => {
+      const http = new Client(app);
+      await http.post('/login/pat');
+      socket = await connect(transport, app, { cookie: http.cookie });
+      expect(await socket.send('private')).toEqual({ ok: { user: 'pat' } });
+      logger.reset();
+      // Nest tells the client only that something failed, and logs the module's error.
+      expect(await socket.send('set', 'x')).toEqual({ error: 'Internal server error' });
+      expect(logger.count).toBe(1);
+      expect(errors.join('\n')).toContain('@UseInterceptors(SessionInterceptor)');
+      expect((await http.get('/get/a')).body).toMatchObject({ value: null });
+    });
+  }, ['sqlite']);
+}

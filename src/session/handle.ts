@@ -125,6 +125,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async set(key: string, value: unknown): Promise<void> {
     const json = toJson(key, value);
+    refuseUnstored(this.io);
     await this.load();
     // Our own copy: later changes to the caller's object are not silently half-stored.
     const next = this.state.withValue(key, JSON.parse(json));
@@ -134,11 +135,13 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async delete(key: string): Promise<void> {
     checkSessionKey(key);
+    refuseUnstored(this.io);
     await this.load();
     this.state.remove(key);
   }
 
   async clear(): Promise<void> {
+    refuseUnstored(this.io);
     await this.load();
     this.state.clear();
   }
@@ -242,6 +245,11 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     if (state.record === null) throw SessionOverSocketError.cannotSetCookie('starting a session');
     await this.backend.save(state, this.io, now);
   }
+}
+
+/** A gateway without SessionInterceptor: nothing would store the change, so it is refused rather than lost. */
+function refuseUnstored(io: SessionRequestIO): void {
+  if (io.overSocket && !io.overSocket.storesChanges) throw SessionOverSocketError.notStored();
 }
 
 /** login(), regenerate() and logout() change the cookie, which only an HTTP response can carry. */

@@ -9,7 +9,8 @@ import { handshakeReader } from './reader.js';
  * message, so that every message reads the session again and sees it ended (revocation).
  */
 export class MessageContext extends RequestContext {
-  readonly overSocket = true;
+  /** Until SessionInterceptor holds the message, nothing would store a change: LazySession refuses it. */
+  readonly overSocket = { storesChanges: false };
 
   constructor(rt: SessionRuntime, req: unknown, client: unknown) {
     super(rt, handshakeReader, req, client);
@@ -94,6 +95,7 @@ export function openMessage(execution: ExecutionContext): OpenMessage | undefine
     messages.set(key, (entry = heldMessage(ctx)));
   }
   const open = entry;
+  open.ctx.overSocket.storesChanges = true;
   const map = messages!;
   open.holds++;
   let settled = false;
