@@ -249,6 +249,15 @@ for (const platform of PLATFORMS) {
           expect((await http.get('/get/a')).body).toMatchObject({ value: marker });
         });
 
+        if (transport === 'socket.io') {
+          it('messages at once on one socket each store their own changes before their own acknowledgement', async () => {
+            const { http, socket } = await loggedIn('fern');
+            const answers = await Promise.all(['k1', 'k2', 'k3'].map((key) => socket.send('set', { key, value: key.toUpperCase() })));
+            expect(answers).toEqual([{ ok: { stored: 'k1' } }, { ok: { stored: 'k2' } }, { ok: { stored: 'k3' } }]);
+            for (const key of ['k1', 'k2', 'k3']) expect((await http.get(`/get/${key}`)).body).toMatchObject({ value: key.toUpperCase() });
+          });
+        }
+
         it('a message never starts a session: a socket without one is told to do it over HTTP, nothing is written', async () => {
           const socket = await open();
           const before = (await rows()).length;
