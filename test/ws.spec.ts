@@ -350,6 +350,17 @@ for (const platform of PLATFORMS) {
           expect(await own.send('private')).toEqual({ ok: { user: 'mia' } });
         });
 
+        it('behind a TLS-terminating proxy, the public https origin is the handshake\'s own (X-Forwarded-Proto)', async () => {
+          const http = new Client(app);
+          await http.post('/login/nina');
+          const origin = `https://${baseUrl(app)}`;
+          await expect(open({ cookie: http.cookie, origin })).rejects.toThrow();
+          const socket = await open({ cookie: http.cookie, origin, forwardedProto: 'https' });
+          expect(await socket.send('private')).toEqual({ ok: { user: 'nina' } });
+          // It only names the scheme: another site's origin stays foreign.
+          await expect(open({ cookie: http.cookie, origin: 'https://evil.example', forwardedProto: 'https' })).rejects.toThrow();
+        });
+
         it('admits an origin of csrf.allowedOrigins, and a foreign origin without a cookie (it has no session to abuse)', async () => {
           const listed = await gatewayApp(platform, transport, store, { csrf: { allowedOrigins: ['https://app.example'] } });
           apps.push(listed);

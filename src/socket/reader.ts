@@ -16,8 +16,17 @@ export const handshakeReader: SessionHttpAdapter = {
    * (CSWSH) applies to the sockets that a browser opened from another site.
    */
   method: () => 'WEBSOCKET',
-  /** The connection's own: behind a TLS-terminating proxy, list the public origin in csrf.allowedOrigins. */
-  scheme: (req) => ((req as IncomingMessage).socket as TLSSocket | undefined)?.encrypted ? 'https' : 'http',
+  /**
+   * X-Forwarded-Proto's first value when present, else the connection's own. Unlike an HTTP request's
+   * (whose platform decides whether to trust the proxy), taken as sent: browsers send no Sec-Fetch-Site
+   * on a WebSocket handshake, so behind a TLS-terminating proxy the Origin is all there is, and a page
+   * cannot set this header on a WebSocket, so the scheme it names cannot admit another site's page.
+   */
+  scheme: (req) => {
+    const forwarded = (req as IncomingMessage).headers['x-forwarded-proto'];
+    if (typeof forwarded === 'string' && forwarded.trim() !== '') return forwarded.split(',')[0]!.trim().toLowerCase();
+    return ((req as IncomingMessage).socket as TLSSocket | undefined)?.encrypted ? 'https' : 'http';
+  },
   addSetCookie: () => {
     throw SessionOverSocketError.cannotSetCookie('changing a session kept in its cookie (CookieSessionStore)');
   },

@@ -19,6 +19,8 @@ export interface ClientSocket {
 export interface ConnectOptions {
   cookie?: string;
   origin?: string;
+  /** What a TLS-terminating proxy in front of the app would add. */
+  forwardedProto?: string;
   /** socket.io only: start on HTTP long-polling, as a browser does by default. */
   polling?: boolean;
 }
@@ -32,6 +34,7 @@ export async function connect(transport: Transport, app: INestApplication, optio
   const headers: Record<string, string> = {};
   if (options.cookie) headers.cookie = options.cookie;
   if (options.origin) headers.origin = options.origin;
+  if (options.forwardedProto) headers['x-forwarded-proto'] = options.forwardedProto;
   return transport === 'ws' ? connectWs(`ws://${baseUrl(app)}`, headers) : connectIo(`http://${baseUrl(app)}`, headers, options.polling === true);
 }
 

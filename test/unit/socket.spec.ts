@@ -15,7 +15,7 @@ import { harness, type AnyStore } from './support/harness.js';
  */
 
 /** An application's HTTP server as the handshake sees it; no one listens for upgrades here. */
-function app(store: AnyStore) {
+function app<S extends AnyStore>(store: S) {
   const h = harness(store);
   const server = { listenerCount: () => 0 };
   watchHandshakes(server, h.rt);
