@@ -5,7 +5,10 @@ import { MemorySessionStore } from '../../src/stores/memory.store.js';
 import { CookieSessionStore } from '../../src/stores/cookie.store.js';
 import { openMessage, socketContextOf } from '../../src/socket/context.js';
 import { handshakeOf, watchHandshakes } from '../../src/socket/handshake.js';
-import { SessionOverSocketError } from '../../src/errors.js';
+import { ForbiddenException } from '@nestjs/common';
+import { SessionOverSocketError, SessionStoreUnavailableError } from '../../src/errors.js';
+import { asWsError } from '../../src/socket/ws-error.js';
+import { handshakeReader } from '../../src/socket/reader.js';
 import { harness, type AnyStore } from './support/harness.js';
 
 /**
@@ -188,5 +191,30 @@ describe('a session over a socket', () => {
     expect(await held.ctx.session.getUserId()).toBe('ann');
     await held.ctx.session.set('a', 1);
     await expect(held.done()).rejects.toThrow('changing a session kept in its cookie (CookieSessionStore)');
+  });
+});
+
+describe('what a socket client is told', () => {
+  it("turns the module's refusals into WsExceptions with their message; the application's errors pass unchanged", async () => {
+    const { WsException } = await import('@nestjs/websockets');
+    const told = async (err: unknown) => {
+      const e = await asWsError(err);
+      return e instanceof WsException ? e.getError() : e;
+    };
+    expect(await told(new SessionStoreUnavailableError('load'))).toBe('Session store unavailable');
+    expect(await told(new ForbiddenException('Cross-site request refused'))).toBe('Cross-site request refused');
+    expect(await told(SessionOverSocketError.ended())).toBe('Unauthorized');
+    const own = [new ForbiddenException('Not your room'), new Error('boom'), new WsException('mine'), 'text'];
+    for (const err of own) expect(await asWsError(err)).toBe(err);
+  });
+
+  it("the handshake's scheme: X-Forwarded-Proto's first value, else the connection's", () => {
+    const req = (headers: Record<string, string>, encrypted?: boolean) => ({ headers, socket: { encrypted } });
+    expect(handshakeReader.scheme(req({ 'x-forwarded-proto': 'HTTPS, http' }))).toBe('https');
+    expect(handshakeReader.scheme(req({ 'x-forwarded-proto': ' ' }, true))).toBe('https');
+    expect(handshakeReader.scheme(req({}, true))).toBe('https');
+    expect(handshakeReader.scheme(req({}))).toBe('http');
+    // Every message is judged like a POST by the cross-site rule.
+    expect(handshakeReader.method(req({}))).toBe('WEBSOCKET');
   });
 });
