@@ -71,11 +71,16 @@ export class ProfileGateway {
  */
 const PROFILE_SCRIPT = `
 const live = document.querySelector('[data-testid="live-user"]');
+// Once this page is leaving (its own logout form, say), the end of its session is not news.
+let leaving = false;
+document.addEventListener('submit', () => (leaving = true));
+addEventListener('pagehide', () => (leaving = true));
 const socket = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws');
 socket.addEventListener('open', () => socket.send(JSON.stringify({ event: 'watch' })));
 socket.addEventListener('message', (e) => {
   const { event, data } = JSON.parse(e.data);
   if (event === 'user') live.textContent = data.user;
+  else if (leaving) return;
   else if (event === 'ended' || (event === 'exception' && data && data.message === 'Unauthorized')) location.assign('/login?ended=1');
 });
 `;
