@@ -99,11 +99,16 @@ export class SessionOverSocketError extends SessionError {
     );
   }
 
-  /** A change in a gateway that nothing stores: its messages are not held by SessionInterceptor. */
-  static notStored(): SessionOverSocketError {
+  /**
+   * A change in a gateway that nothing stores: its messages are not held by SessionInterceptor, or
+   * the message's changes were stored already (its handler went on after it completed).
+   */
+  static notStored(afterStore = false): SessionOverSocketError {
     return new SessionOverSocketError(
-      'nestjs-lazy-session: a session change in a WebSocket gateway needs SessionInterceptor to be stored: add ' +
-        '@UseInterceptors(SessionInterceptor) to the gateway (or the handler).',
+      afterStore
+        ? "nestjs-lazy-session: this WebSocket message's session changes were stored already: make the change before the handler completes."
+        : 'nestjs-lazy-session: a session change in a WebSocket gateway needs SessionInterceptor to be stored: add ' +
+            '@UseInterceptors(SessionInterceptor) to the gateway (or the handler).',
     );
   }
 

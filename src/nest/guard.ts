@@ -4,6 +4,7 @@ import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
 import { contextOfExecution } from './execution.js';
 import { SessionOptionsError } from '../errors.js';
 import { asWsError, refuseMessage } from '../socket/ws-error.js';
+import { guardContextOf } from '../socket/context.js';
 
 export interface AuthenticatedOptions {
   /** Also 401 when the login is older than this many milliseconds (step-up for sensitive actions). */
@@ -61,7 +62,8 @@ export class SessionAuthGuard implements CanActivate {
     const access = effectiveAccess(this.declaredOn(context.getHandler()), this.declaredOn(context.getClass()));
     if (access === 'public') return true;
     const type = context.getType<string>();
-    const ctx = contextOfExecution(context);
+    // A message's first stage: it never takes another message's context (see socket/context.ts).
+    const ctx = type === 'ws' ? guardContextOf(context) : contextOfExecution(context);
     if (!ctx) {
       if (type === 'http') throw new SessionOptionsError('nestjs-lazy-session: SessionAuthGuard needs SessionModule to be imported');
       return deny(type, 'Authentication required');

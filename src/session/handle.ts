@@ -125,7 +125,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async set(key: string, value: unknown): Promise<void> {
     const json = toJson(key, value);
-    refuseUnstored(this.io);
+    refuseUnstored(this.io, this.committed);
     await this.load();
     // Our own copy: later changes to the caller's object are not silently half-stored.
     const next = this.state.withValue(key, JSON.parse(json));
@@ -135,13 +135,13 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async delete(key: string): Promise<void> {
     checkSessionKey(key);
-    refuseUnstored(this.io);
+    refuseUnstored(this.io, this.committed);
     await this.load();
     this.state.remove(key);
   }
 
   async clear(): Promise<void> {
-    refuseUnstored(this.io);
+    refuseUnstored(this.io, this.committed);
     await this.load();
     this.state.clear();
   }
@@ -247,9 +247,12 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 }
 
-/** A gateway without SessionInterceptor: nothing would store the change, so it is refused rather than lost. */
-function refuseUnstored(io: SessionRequestIO): void {
-  if (io.overSocket && !io.overSocket.storesChanges) throw SessionOverSocketError.notStored();
+/**
+ * A message's change that nothing would store (a gateway without SessionInterceptor, or a context
+ * already stored) is refused rather than lost.
+ */
+function refuseUnstored(io: SessionRequestIO, committed: boolean): void {
+  if (io.overSocket && (!io.overSocket.storesChanges || committed)) throw SessionOverSocketError.notStored(committed);
 }
 
 /** login(), regenerate() and logout() change the cookie, which only an HTTP response can carry. */

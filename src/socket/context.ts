@@ -1,6 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import { RequestContext } from '../request/context.js';
 import type { SessionRuntime } from '../session/runtime.js';
+import type { LazySession } from '../session/handle.js';
 import { handshakeOf } from './handshake.js';
 import { handshakeReader } from './reader.js';
 
@@ -11,17 +12,29 @@ import { handshakeReader } from './reader.js';
 export class MessageContext extends RequestContext {
   /** Until SessionInterceptor holds the message, nothing would store a change: LazySession refuses it. */
   readonly overSocket = { storesChanges: false };
+  private asked = false;
 
   constructor(rt: SessionRuntime, req: unknown, client: unknown) {
     super(rt, handshakeReader, req, client);
+  }
+
+  override get session(): LazySession {
+    this.asked = true;
+    return super.session;
+  }
+
+  /** No one has asked for the session yet: a message that arrives now may share it and still read it after its arrival. */
+  get fresh(): boolean {
+    return !this.asked;
   }
 }
 
 /**
  * Nest hands a message's guards and interceptors one arguments array ([client, data, ack or event,
  * pattern]), and its parameter decorators copies of it. Guards and interceptors find the message's
- * context by that array; decorators by the message's own values, among the messages that a
- * SessionInterceptor holds open (it alone knows when a message ends).
+ * context by that array; decorators by the message's own values, in the slot where SessionInterceptor
+ * put it (it alone knows when a message ends). A guard never looks in the slots: it runs first, so
+ * whatever is there is another message's, whose read of the session may predate this one.
  */
 const byArgs = new WeakMap<unknown[], MessageContext>();
 const held = new WeakMap<object, Map<unknown, HeldMessage>>();
@@ -47,7 +60,8 @@ function heldMessage(ctx: MessageContext): HeldMessage {
 /**
  * What tells one message from another on its socket: its payload object, else its acknowledgement
  * callback (socket.io), else its event and value. Two messages alike in all of these that run at the
- * same time share one context, stored once both are done.
+ * same time may share one context (stored once both are done); a change made after the shared
+ * context was stored is refused, never lost.
  */
 function messageKey(args: unknown[]): unknown {
   const [, data, third] = args;
@@ -64,12 +78,23 @@ function newContext(args: unknown[]): MessageContext | undefined {
   return ctx;
 }
 
-/** The request context of one WebSocket message: the session named by the handshake's cookie. */
+/**
+ * The request context of one WebSocket message, as its parameter decorators (and any other caller but
+ * the guard) find it: the session named by the handshake's cookie.
+ */
 export function socketContextOf(execution: ExecutionContext): RequestContext | undefined {
   const args = execution.getArgs();
   const client = args[0];
   if (!client || typeof client !== 'object') return undefined;
   return byArgs.get(args) ?? held.get(client)?.get(messageKey(args))?.ctx ?? newContext(args);
+}
+
+/** The context of one WebSocket message as SessionAuthGuard, its first stage, finds it. */
+export function guardContextOf(execution: ExecutionContext): RequestContext | undefined {
+  const args = execution.getArgs();
+  const client = args[0];
+  if (!client || typeof client !== 'object') return undefined;
+  return byArgs.get(args) ?? newContext(args);
 }
 
 /** A message held open by SessionInterceptor until its handler is done. */
@@ -88,8 +113,11 @@ export function openMessage(execution: ExecutionContext): OpenMessage | undefine
   const key = messageKey(args);
   let messages = held.get(client);
   let entry = messages?.get(key);
-  if (!entry) {
-    const ctx = byArgs.get(args) ?? newContext(args);
+  const own = byArgs.get(args);
+  // Another message alike, still running: shared only while nobody has read its session, so that
+  // this message reads it after it arrived (revocation); else this message takes the slot.
+  if (!entry || (entry.ctx !== own && !entry.ctx.fresh)) {
+    const ctx = own ?? newContext(args);
     if (!ctx) return undefined;
     if (!messages) held.set(client, (messages = new Map()));
     messages.set(key, (entry = heldMessage(ctx)));

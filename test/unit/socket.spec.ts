@@ -3,7 +3,7 @@ import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-hos
 // Straight from the modules, not the package index (see session.lifecycle.spec.ts).
 import { MemorySessionStore } from '../../src/stores/memory.store.js';
 import { CookieSessionStore } from '../../src/stores/cookie.store.js';
-import { openMessage, socketContextOf } from '../../src/socket/context.js';
+import { guardContextOf, openMessage, socketContextOf } from '../../src/socket/context.js';
 import { handshakeOf, watchHandshakes } from '../../src/socket/handshake.js';
 import { ForbiddenException } from '@nestjs/common';
 import { SessionOverSocketError, SessionStoreUnavailableError } from '../../src/errors.js';
@@ -97,6 +97,36 @@ describe('the context of one WebSocket message', () => {
     await b.done();
     await waiting;
     expect((await h.store.load(id))?.data).toEqual({ a: 1, b: 2 });
+  });
+
+  it('a message alike that arrives once the running one has read its session reads it again: its guard, interceptor and decorators', async () => {
+    const { h, client } = app(new MemorySessionStore());
+    const { cookie, id } = await h.seed({ userId: 'ann' });
+    const socket = client(cookie);
+    const first = message(socket, undefined, 'slow');
+    expect(guardContextOf(ws(first))).toBe(socketContextOf(ws(first)));
+    const running = openMessage(ws(first))!;
+    expect(await running.ctx.session.getUserId()).toBe('ann');
+    // Ended meanwhile (another device's logout).
+    await h.store.destroy(id);
+    const next = message(socket, undefined, 'slow');
+    const guarded = guardContextOf(ws(next))!;
+    expect(guarded).not.toBe(running.ctx);
+    await expect(guarded.session.getUserId()).rejects.toThrow('Unauthorized');
+    const held = openMessage(ws(next))!;
+    expect(held.ctx).toBe(guarded);
+    expect(socketContextOf(copy(next))).toBe(guarded);
+    held.abandon();
+    await running.done();
+  });
+
+  it("a change after the message's context was stored is refused, not lost", async () => {
+    const { h, client } = app(new MemorySessionStore());
+    const { cookie } = await h.seed({ userId: 'ann' });
+    const held = openMessage(ws(message(client(cookie), { n: 1 })))!;
+    await held.ctx.session.set('a', 1);
+    await held.done();
+    await expect(held.ctx.session.set('b', 2)).rejects.toThrow('were stored already');
   });
 
   it('a failed message alone stores nothing; shared with one that did well, the changes are stored', async () => {
