@@ -8,7 +8,7 @@ import { handshakeReader } from './reader.js';
  * What the two WebSocket platforms keep of a socket's handshake, in this one place. socket.io keeps
  * the request on the socket (`socket.request`). ws does not: @nestjs/platform-ws hands it to
  * handleConnection only, so the upgrades of the application's HTTP server are recorded here by
- * their TCP connection, which the ws socket holds (`_socket`, the same since ws 1). A socket whose
+ * their TCP connection, which the ws socket holds (`_socket`, a field ws has long kept). A socket whose
  * handshake is not found has no session, which fails closed (the guard refuses, @Session() throws).
  */
 const upgrades = new WeakMap<object, IncomingMessage>();
