@@ -5,10 +5,12 @@ import type { INestApplication } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ThrottlerModule } from '@nestjs/throttler';
+import { WsAdapter } from '@nestjs/platform-ws';
 import { SessionModule } from '../src/index.js';
 import { demoSecret } from './secret.js';
 import { DemoController } from './demo.controller.js';
 import { UserDirectory } from './users.js';
+import { ProfileGateway, ProfileScriptController, SessionWatchers } from './ws.gateway.js';
 
 export { DEMO_ONLY_INSECURE_SECRET, demoSecret } from './secret.js';
 
@@ -42,17 +44,19 @@ export interface DemoApp {
 export class DemoModule {
   static register(options: { secret: string; sqlitePath?: string; loginAttempts?: { limit: number; ttl: number } }): DynamicModule {
     const { limit, ttl } = options.loginAttempts ?? { limit: 5, ttl: 60_000 };
+    // The profile pages' sockets, told by onEvent when their session ends (demo/ws.gateway.ts).
+    const watchers = new SessionWatchers();
     return {
       module: DemoModule,
       imports: [
         // No `store`: the library's zero-setup SQLite store, exactly as a new user would start.
-        SessionModule.forRoot({ secret: options.secret, ...(options.sqlitePath ? { sqlitePath: options.sqlitePath } : {}) }),
+        SessionModule.forRoot({ secret: options.secret, ...(options.sqlitePath ? { sqlitePath: options.sqlitePath } : {}), onEvent: watchers.onEvent }),
         // Used by the login route only (see DemoController.login): past the limit, 429 for a whole `ttl`.
         // The default (unnamed) throttler: its 429 carries the standard Retry-After header.
         ThrottlerModule.forRoot([{ limit, ttl, blockDuration: ttl, getTracker: loginTracker }]),
       ],
-      controllers: [DemoController],
-      providers: [{ provide: UserDirectory, useFactory: () => UserDirectory.create() }],
+      controllers: [DemoController, ProfileScriptController],
+      providers: [{ provide: UserDirectory, useFactory: () => UserDirectory.create() }, { provide: SessionWatchers, useValue: watchers }, ProfileGateway],
     };
   }
 }
@@ -70,7 +74,7 @@ function loginTracker(req: Record<string, unknown>): string {
 
 /** Headers that cost nothing and close whole classes of attacks on the demo's pages. */
 function securityHeaders(_req: unknown, res: ServerResponse, next: () => void): void {
-  res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
+  res.setHeader('Content-Security-Policy', "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'");
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Referrer-Policy', 'same-origin');
   next();
@@ -92,6 +96,8 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<DemoA
     (app.getHttpAdapter().getInstance() as { disable(name: string): void }).disable('x-powered-by');
   }
   app.use(securityHeaders);
+  // The profile page's WebSocket (demo/ws.gateway.ts), on the same server and port.
+  app.useWebSocketAdapter(new WsAdapter(app));
   const port = options.port ?? 3000;
   await (options.host === undefined ? app.listen(port) : app.listen(port, options.host));
   const actual = (app.getHttpServer().address() as AddressInfo).port;

@@ -78,5 +78,7 @@ export function profilePage(p: { user: DemoUser; sessions: SessionInfo[]; flash?
 <h2>Your sessions (<span data-testid="session-count">${p.sessions.length}</span>)</h2>
 <table><thead><tr><th>Created</th><th>Last seen</th><th>Expires</th><th></th></tr></thead>
 <tbody>${rows}</tbody></table>
-<form method="post" action="/sessions/end-others"><button type="submit">Log out everywhere else</button></form>`, p.flash);
+<form method="post" action="/sessions/end-others"><button type="submit">Log out everywhere else</button></form>
+<p>Live over a WebSocket: <strong data-testid="live-user"></strong> (ended elsewhere, this page goes to the login form)</p>
+<script src="/profile.js" defer></script>`, p.flash);
 }

@@ -92,3 +92,37 @@ export class SessionStoreUnsupportedError extends SessionError {
 export class CrossSiteRefusedException extends ForbiddenException {
   readonly extensions = { code: 'FORBIDDEN' };
 }
+
+/**
+ * A WebSocket message asked for what only an HTTP response can do: set or clear the session cookie
+ * (login, regenerate, logout, starting a session, or changing one kept in its cookie), or use a
+ * session that has ended since the socket opened. Over a socket it reaches the client as a WsException.
+ */
+export class SessionOverSocketError extends SessionError {
+  override readonly name = 'SessionOverSocketError';
+
+  static cannotSetCookie(what: string): SessionOverSocketError {
+    return new SessionOverSocketError(
+      `nestjs-lazy-session: ${what} cannot set the session cookie over a WebSocket (a message has no HTTP response): do it over HTTP, ` +
+        'then reconnect the socket so that its handshake carries the new cookie.',
+    );
+  }
+
+  /**
+   * A change in a gateway that nothing stores: its messages are not held by SessionInterceptor, or
+   * the message's changes were stored already (its handler went on after it completed).
+   */
+  static notStored(afterStore = false): SessionOverSocketError {
+    return new SessionOverSocketError(
+      afterStore
+        ? "nestjs-lazy-session: this WebSocket message's session changes were stored already: make the change before the handler completes."
+        : 'nestjs-lazy-session: a session change in a WebSocket gateway needs SessionInterceptor to be stored: add ' +
+            '@UseInterceptors(SessionInterceptor) to the gateway (or the handler).',
+    );
+  }
+
+  /** The socket's session was ended (logout, destroy, SessionManager, expiry): the socket is no longer that user's. */
+  static ended(): SessionOverSocketError {
+    return new SessionOverSocketError('Unauthorized');
+  }
+}

@@ -4,10 +4,11 @@ export type { SessionModuleOptions, SessionCookieOptions, SessionCsrfOptions } f
 export { Session, SessionValue, UserId, Authenticated, Public } from './nest/decorators.js';
 export { SessionAuthGuard, type AuthenticatedOptions } from './nest/guard.js';
 export { CurrentSession } from './nest/current-session.js';
+export { SessionInterceptor } from './nest/interceptor.js';
 export { SessionManager, type SessionInfo } from './nest/manager.js';
 export type { SessionHandle, SessionData, SessionKey, LoginOptions } from './session/handle.js';
 export type { SessionEvent, SessionEventType } from './session/events.js';
-export { SessionError, SessionOptionsError, SessionNotInRequestError, SessionDataTooLargeError, SessionStoreUnavailableError, SessionStoreUnsupportedError } from './errors.js';
+export { SessionError, SessionOptionsError, SessionNotInRequestError, SessionDataTooLargeError, SessionStoreUnavailableError, SessionStoreUnsupportedError, SessionOverSocketError } from './errors.js';
 export type { SessionStore, UserIndexedSessionStore, SessionRecord, SessionPatch, SessionTimeouts, StoredSessionSummary } from './stores/store.js';
 export { TypeOrmSessionStore, type TypeOrmSessionStoreOptions } from './stores/typeorm/typeorm.store.js';
 export { MemorySessionStore } from './stores/memory.store.js';

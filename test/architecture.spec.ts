@@ -91,7 +91,8 @@ function unitOf(path: string): string {
  */
 const BELOW_SESSION = ['stores', 'crypto', 'http', 'options', 'errors', 'constants'];
 const ALLOWED: Record<string, { any: string[]; typeOnly?: string[] }> = {
-  module: { any: ['nest', 'request', 'session', ...BELOW_SESSION] },
+  // socket: start-up registers the HTTP server, whose WebSocket handshakes find their application.
+  module: { any: ['nest', 'socket', 'request', 'session', ...BELOW_SESSION] },
   nest: { any: ['socket', 'request', 'session', ...BELOW_SESSION] },
   // WebSocket messages: a request context over the socket's handshake.
   socket: { any: ['request', 'session', ...BELOW_SESSION] },

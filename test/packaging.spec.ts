@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,38 @@ describe('packaging', () => {
     expect(pkg.devDependencies).toMatchObject({ typeorm: expect.any(String), 'better-sqlite3': expect.any(String) });
     expect(pkg.dependencies).toBeUndefined();
   });
+
+  it('keeps the WebSocket packages optional peers, never imported statically: an HTTP-only app does not load them', () => {
+    for (const name of ['@nestjs/websockets', '@nestjs/platform-socket.io', '@nestjs/platform-ws']) {
+      expect(pkg.peerDependencies[name]).toBeDefined();
+      expect(pkg.peerDependenciesMeta[name]).toEqual({ optional: true });
+    }
+    const staticImport = /^\s*(import|export)\s+(?!type\b)[^;]*?from\s+'(@nestjs\/websockets|@nestjs\/platform-socket\.io|@nestjs\/platform-ws|socket\.io|ws)'/m;
+    const requireCall = /require\(\s*'(@nestjs\/websockets|socket\.io|ws)'/;
+    const offenders = sources(join(root, 'src')).filter((f) => staticImport.test(readFileSync(f, 'utf8')) || requireCall.test(readFileSync(f, 'utf8')));
+    expect(offenders).toEqual([]);
+    // Loaded where a message is handled, and nowhere else: by then Nest has loaded it.
+    const lazy = sources(join(root, 'src')).filter((f) => /import\(\s*'@nestjs\/websockets'\s*\)/.test(readFileSync(f, 'utf8')));
+    expect(lazy.map((f) => f.slice(root.length))).toEqual(['src/socket/ws-error.ts']);
+  });
+
+  it('an HTTP-only app runs where the WebSocket and microservice packages are not installed, and never asks for them', () => {
+    // Built as `npm start` builds (tsc to .run/), and run by Node itself with those packages unresolvable.
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.run.json')], { cwd: root, encoding: 'utf8' });
+    expect(tsc.status).toBe(0);
+    const run = spawnSync(process.execPath, ['--import', './test/support/http-only/uninstalled.mjs', 'test/support/http-only/app.mjs'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '', LIB: join(root, '.run/src/index.js') },
+      timeout: 60_000,
+    });
+    expect(run.stdout.trim()).toBe(JSON.stringify({ second: { n: 2 }, guarded: 401 }));
+    const asked = run.stderr.split('\n').filter((l) => l.startsWith('uninstalled '));
+    // The hook is in force: Nest itself probes for its optional modules (and does without them)...
+    expect(asked.some((l) => l.includes('@nestjs/core'))).toBe(true);
+    // ...and nothing of the library asks for any of them.
+    expect(asked.filter((l) => !l.includes('/node_modules/@nestjs/core/'))).toEqual([]);
+  }, 120_000);
 
   it('exports every entry point to import and to require, each with its types', () => {
     for (const [entry, conditions] of Object.entries(pkg.exports as Record<string, unknown>)) {
@@ -65,10 +98,12 @@ describe('packaging', () => {
     'SessionAuthGuard',
     'SessionDataTooLargeError',
     'SessionError',
+    'SessionInterceptor',
     'SessionManager',
     'SessionModule',
     'SessionNotInRequestError',
     'SessionOptionsError',
+    'SessionOverSocketError',
     'SessionSealer',
     'SessionStoreUnavailableError',
     'SessionStoreUnsupportedError',

@@ -7,6 +7,7 @@ import { SessionManager } from '../nest/manager.js';
 import { refuseUnguardedFieldResolvers } from '../nest/graphql-fields.js';
 import { SessionMiddleware } from '../request/middleware.js';
 import { contextOf } from '../request/context.js';
+import { watchHandshakes } from '../socket/handshake.js';
 import { platformAdapter } from '../http/platform.js';
 import type { PlatformAdapter } from '../http/http.adapter.js';
 import { isUserIndexed } from '../stores/store.js';
@@ -35,11 +36,16 @@ export class SessionBootstrap implements OnModuleInit {
     private readonly adapterHost: HttpAdapterHost,
   ) {}
 
-  /** Before the routes: the platform's adapter, with the middleware in front of every request. */
+  /**
+   * Before the routes: the platform's adapter, with the middleware in front of every request; and
+   * the WebSocket handshakes on the same server, for the gateways' messages.
+   */
   install(): void {
     const adapter = this.platform();
     if (!adapter) return;
     adapter.install(this.adapterHost.httpAdapter.getInstance(), new SessionMiddleware(this.rt, adapter), contextOf);
+    // The gateways' WebSocket servers are attached by now (Nest registers them before any configure()).
+    watchHandshakes(this.adapterHost.httpAdapter.getHttpServer(), this.rt);
   }
 
   onModuleInit(): void {

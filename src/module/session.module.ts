@@ -7,6 +7,7 @@ import { SessionBootstrap } from './bootstrap.js';
 import { SessionAuthGuard } from '../nest/guard.js';
 import { CurrentSession } from '../nest/current-session.js';
 import { SessionManager } from '../nest/manager.js';
+import { SessionInterceptor } from '../nest/interceptor.js';
 import { createDefaultStore, madeByModule } from './default-store.js';
 import type { SessionStore } from '../stores/store.js';
 import type { CookieSessionStore } from '../stores/cookie.store.js';
@@ -31,9 +32,10 @@ import type { CookieSessionStore } from '../stores/cookie.store.js';
     SessionAuthGuard,
     CurrentSession,
     SessionManager,
+    SessionInterceptor,
     SessionBootstrap,
   ],
-  exports: [CurrentSession, SessionManager, SessionAuthGuard, SessionRuntime],
+  exports: [CurrentSession, SessionManager, SessionAuthGuard, SessionInterceptor, SessionRuntime],
 })
 export class SessionModule extends ConfigurableModuleClass implements NestModule {
   constructor(private readonly bootstrap: SessionBootstrap) {

@@ -3,6 +3,8 @@ import { Reflector } from '@nestjs/core';
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
 import { contextOfExecution } from './execution.js';
 import { SessionOptionsError } from '../errors.js';
+import { asWsError, refuseMessage } from '../socket/ws-error.js';
+import { guardContextOf } from '../socket/context.js';
 
 export interface AuthenticatedOptions {
   /** Also 401 when the login is older than this many milliseconds (step-up for sensitive actions). */
@@ -33,11 +35,13 @@ export class GraphqlUnauthorizedException extends UnauthorizedException {
 /**
  * Refuses a request the guard cannot let through, in the way its transport understands. Returning
  * false makes Nest answer with the transport's own exception ('Forbidden resource' as an
- * RpcException); an HttpException thrown in a microservice would reach the client as an
- * "Internal server error". HTTP and GraphQL understand a 401.
+ * RpcException); an HttpException thrown in a microservice or a gateway would reach the client as an
+ * "Internal server error". A WebSocket message is refused with WsException('Unauthorized'), its socket
+ * left open. HTTP and GraphQL understand a 401.
  */
-function deny(type: string, message: string): false {
-  if (type === 'rpc' || type === 'ws') return false;
+function deny(type: string, message: string): false | Promise<never> {
+  if (type === 'rpc') return false;
+  if (type === 'ws') return refuseMessage();
   if (type === 'graphql') throw new GraphqlUnauthorizedException(message);
   throw new UnauthorizedException(message);
 }
@@ -59,10 +63,17 @@ export class SessionAuthGuard implements CanActivate {
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
+    // The session's own refusals (ended since the socket opened, cross-site, store down), as a socket's client can read them.
+    if (context.getType<string>() === 'ws') return this.check(context).catch(async (err: unknown) => Promise.reject(await asWsError(err)));
+    return this.check(context);
+  }
+
+  private async check(context: ExecutionContext): Promise<boolean> {
     const access = effectiveAccess(this.declaredOn(context.getHandler()), this.declaredOn(context.getClass()));
     if (access === 'public') return true;
     const type = context.getType<string>();
-    const ctx = contextOfExecution(context);
+    // A message's first stage: it never takes another message's context (see socket/context.ts).
+    const ctx = type === 'ws' ? guardContextOf(context) : contextOfExecution(context);
     if (!ctx) {
       if (type === 'http') throw new SessionOptionsError('nestjs-lazy-session: SessionAuthGuard needs SessionModule to be imported');
       return deny(type, 'Authentication required');

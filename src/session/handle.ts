@@ -1,7 +1,7 @@
 import type { SessionRuntime } from './runtime.js';
 import type { SessionRequestIO } from './request-io.js';
 import { checkSessionKey, checkUserId, toJson } from './json.js';
-import { SessionDataTooLargeError } from '../errors.js';
+import { SessionDataTooLargeError, SessionOverSocketError } from '../errors.js';
 import { refuseCrossSite, sessionCookie } from './first-use.js';
 import { GONE, sendClearCookie, type SessionBackend, type SessionRef } from './backend.js';
 import { SessionState } from './state.js';
@@ -107,8 +107,10 @@ export class LazySession implements SessionHandle<Record<never, never>> {
       this.state.markCookieStale();
       await this.backend.discard(opened, 'expired');
     } else {
-      this.state.adopt(opened);
+      return this.state.adopt(opened);
     }
+    // A socket's session was ended since its handshake: the socket is no longer anybody's.
+    if (this.io.overSocket) throw SessionOverSocketError.ended();
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
@@ -123,6 +125,7 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async set(key: string, value: unknown): Promise<void> {
     const json = toJson(key, value);
+    refuseUnstored(this.io, this.committed);
     await this.load();
     // Our own copy: later changes to the caller's object are not silently half-stored.
     const next = this.state.withValue(key, JSON.parse(json));
@@ -132,16 +135,19 @@ export class LazySession implements SessionHandle<Record<never, never>> {
 
   async delete(key: string): Promise<void> {
     checkSessionKey(key);
+    refuseUnstored(this.io, this.committed);
     await this.load();
     this.state.remove(key);
   }
 
   async clear(): Promise<void> {
+    refuseUnstored(this.io, this.committed);
     await this.load();
     this.state.clear();
   }
 
   async regenerate(): Promise<void> {
+    refuseOverSocket(this.io, 'regenerate()');
     await this.load();
     this.state.regenerate();
   }
@@ -151,11 +157,13 @@ export class LazySession implements SessionHandle<Record<never, never>> {
   }
 
   async logout(): Promise<void> {
+    refuseOverSocket(this.io, 'logout()');
     await this.end('logout');
   }
 
   async login(userId: string, options: LoginOptions = {}): Promise<void> {
     checkUserId(userId);
+    refuseOverSocket(this.io, 'login()');
     await this.load();
     // Another user's data never carries over into this user's session.
     if (isUserSwitch(this.state.userId, userId)) this.state.clear();
@@ -221,7 +229,33 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     await this.loading;
     const now = Date.now();
     const { state } = this;
+    if (this.io.overSocket) return this.writeOverSocket(now);
     if (shouldClearCookie(state.record, state, state.staleCookie)) return sendClearCookie(this.io, this.rt.cookies);
     if (shouldSave(state.record, state, now, this.rt.options.touchInterval)) await this.backend.save(state, this.io, now);
   }
+
+  /**
+   * A message only stores changes to the session its handshake named: it cannot send the cookie
+   * that a new session needs, nor clear one. Reads do not touch the session (its idle time runs on
+   * HTTP requests), which keeps a busy socket from writing on every message.
+   */
+  private async writeOverSocket(now: number): Promise<void> {
+    const { state } = this;
+    if (!state.dirty) return;
+    if (state.record === null) throw SessionOverSocketError.cannotSetCookie('starting a session');
+    await this.backend.save(state, this.io, now);
+  }
+}
+
+/**
+ * A message's change that nothing would store (a gateway without SessionInterceptor, or a context
+ * already stored) is refused rather than lost.
+ */
+function refuseUnstored(io: SessionRequestIO, committed: boolean): void {
+  if (io.overSocket && (!io.overSocket.storesChanges || committed)) throw SessionOverSocketError.notStored(committed);
+}
+
+/** login(), regenerate() and logout() change the cookie, which only an HTTP response can carry. */
+function refuseOverSocket(io: SessionRequestIO, what: string): void {
+  if (io.overSocket) throw SessionOverSocketError.cannotSetCookie(what);
 }

@@ -9,4 +9,11 @@ export interface SessionRequestIO {
   readonly req: unknown;
   readonly res: unknown;
   readonly http: SessionHttpAdapter;
+  /**
+   * A WebSocket message over the socket's handshake request: there is no response to set a cookie
+   * on, so what needs one is refused, and a session ended since the handshake is not used. Its
+   * changes are stored only where SessionInterceptor holds the message (`storesChanges`); elsewhere
+   * a change is refused rather than lost.
+   */
+  readonly overSocket?: { readonly storesChanges: boolean };
 }

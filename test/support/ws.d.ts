@@ -3,7 +3,8 @@
 declare module 'ws' {
   import { EventEmitter } from 'node:events';
   export default class WebSocket extends EventEmitter {
-    constructor(url: string);
+    constructor(url: string, options?: { headers?: Record<string, string> });
+    readonly readyState: number;
     send(data: string): void;
     close(): void;
   }

@@ -135,10 +135,18 @@ describe('SessionAuthGuard: declarations', () => {
 });
 
 describe('SessionAuthGuard: transports', () => {
-  it.each(['ws', 'rpc'])('denies a closed %s handler with false (the transport answers Forbidden)', async (type) => {
+  it('denies a closed rpc handler with false (the transport answers Forbidden)', async () => {
     const { guard, execution, h } = setup();
     const { cookie } = await h.seed({ userId: 'alice' });
-    await expect(guard.canActivate(execution(Anything, 'closed', { type, cookie }).host)).resolves.toBe(false);
+    await expect(guard.canActivate(execution(Anything, 'closed', { type: 'rpc', cookie }).host)).resolves.toBe(false);
+  });
+
+  it('denies a closed ws handler whose socket has no session with WsException("Unauthorized")', async () => {
+    const { WsException } = await import('@nestjs/websockets');
+    const { guard, execution } = setup();
+    const denied = guard.canActivate(execution(Anything, 'closed', { type: 'ws' }).host);
+    await expect(denied).rejects.toBeInstanceOf(WsException);
+    await expect(denied).rejects.toThrow('Unauthorized');
   });
 
   it.each(['ws', 'rpc', 'graphql'])('lets a public %s handler through', async (type) => {
