@@ -12,6 +12,8 @@ export interface RedisConn {
   sendAndWait(args: string[], replicas: number, timeout: number): Promise<[unknown, number]>;
   /** ioredis' keyPrefix, which the client puts before every key. */
   keyPrefix: string;
+  /** A cluster client: a script may only touch one slot. On one server, one script may touch any key. */
+  cluster: boolean;
 }
 
 /** The key a command is routed by: KEYS[1] of a script, else its first argument. */
@@ -34,6 +36,7 @@ function ioredis(c: Record<string, unknown> & { options?: { keyPrefix?: unknown 
       return [reply, Number(acked)];
     },
     keyPrefix: typeof c.options?.keyPrefix === 'string' ? c.options.keyPrefix : '',
+    cluster: c.isCluster === true,
   };
 }
 
@@ -48,6 +51,7 @@ function nodeRedis(c: Record<string, unknown>): RedisConn {
       return [reply, Number(acked)];
     },
     keyPrefix: '',
+    cluster: false,
   };
 }
 
@@ -64,6 +68,7 @@ function nodeRedisCluster(c: Record<string, unknown>): RedisConn {
       return [reply, Number(acked)];
     },
     keyPrefix: '',
+    cluster: true,
   };
 }
 

@@ -2,6 +2,7 @@ import type { SessionPatch, SessionRecord, SessionTimeouts, StoredSessionSummary
 import { SessionSealer } from '../../crypto/seal.js';
 import { SessionOptionsError } from '../../errors.js';
 import { connect, ReplicaWaitError, runScript, type RedisConn } from './client.js';
+import { RedisExpiry } from './expiry.js';
 import { HashCodec, movedFields, replySummary } from './hash.js';
 import { RedisIndexes } from './indexes.js';
 import { migrate010 } from './legacy.js';
@@ -32,8 +33,6 @@ export interface RedisSessionStoreOptions {
   waitForReplica?: number;
 }
 
-/** The module's default idleTimeout: the grace of a store that no module configured. */
-const DEFAULT_GRACE = 30 * 60_000;
 /** Buckets pruned at once. */
 const PRUNE_CONCURRENCY = 16;
 
@@ -54,11 +53,7 @@ type Mode = 'c' | 'u' | 'm';
 export class RedisSessionStore implements UserIndexedSessionStore {
   private readonly conn: RedisConn;
   private readonly keys: RedisKeys;
-  /** From expiryGrace; otherwise settled once, by useTimeouts or by the first write. */
-  private grace: number | undefined;
-  private readonly explicitGrace: boolean;
-  /** The module's absoluteTimeout: no session outlives createdAt + it (+ grace), nor need its index entries. */
-  private absolute: number | undefined;
+  private readonly expiry: RedisExpiry;
   private readonly pruneBatch: number;
   private readonly hash: HashCodec;
   private readonly wait: number | undefined;
@@ -70,11 +65,7 @@ export class RedisSessionStore implements UserIndexedSessionStore {
   ) {
     this.conn = connect(client);
     this.keys = new RedisKeys(checkPrefix(options.prefix ?? 'sess:', this.conn.keyPrefix));
-    this.grace = options.expiryGrace;
-    this.explicitGrace = options.expiryGrace !== undefined;
-    if (this.explicitGrace && (typeof this.grace !== 'number' || !Number.isFinite(this.grace) || this.grace < 0)) {
-      throw new SessionOptionsError('nestjs-lazy-session: expiryGrace must be a duration in milliseconds, 0 or more');
-    }
+    this.expiry = new RedisExpiry(options.expiryGrace);
     this.pruneBatch = options.pruneBatchSize ?? 500;
     if (!Number.isInteger(this.pruneBatch) || this.pruneBatch < 1) throw new SessionOptionsError('nestjs-lazy-session: pruneBatchSize must be a positive whole number');
     this.wait = options.waitForReplica;
@@ -89,17 +80,7 @@ export class RedisSessionStore implements UserIndexedSessionStore {
    * timeout (or one arriving after the store was already used with the 30-minute default) is refused.
    */
   useTimeouts(timeouts: SessionTimeouts): void {
-    const idle = timeouts?.idleTimeout;
-    if (typeof idle !== 'number' || !Number.isFinite(idle) || idle <= 0) throw new SessionOptionsError('nestjs-lazy-session: RedisSessionStore.useTimeouts needs a positive idleTimeout in milliseconds');
-    const absolute = timeouts.absoluteTimeout;
-    if (typeof absolute === 'number' && Number.isFinite(absolute) && absolute > 0) this.absolute = Math.max(this.absolute ?? 0, absolute);
-    if (this.explicitGrace) return;
-    if (this.grace === undefined) this.grace = idle;
-    else if (this.grace !== idle) {
-      throw new SessionOptionsError(
-        `nestjs-lazy-session: RedisSessionStore's expiry grace is already ${this.grace} ms and cannot follow idleTimeout ${idle}: give each module its own store, or set expiryGrace explicitly`,
-      );
-    }
+    this.expiry.useTimeouts(timeouts);
   }
 
   /** The key of a session's hash, as the client sees it (before any ioredis keyPrefix). */
@@ -110,27 +91,16 @@ export class RedisSessionStore implements UserIndexedSessionStore {
   /** Writes wait for a replica when asked to (waitForReplica); reads never do. */
   private readonly run = (s: Script, keys: string[], args: string[], write = false): Promise<unknown> => runScript(this.conn, s, keys, args, write ? this.wait : undefined);
 
-  private expireAt(expiresAt: number): string {
-    // Used before any module said otherwise: the default idleTimeout, from now on.
-    this.grace ??= DEFAULT_GRACE;
-    return String(Math.trunc(expiresAt + this.grace));
-  }
-
-  /** How long index entries for a session created at `createdAt` are needed: '' (no TTL) when the absolute timeout is unknown. */
-  private indexExpireAt(createdAt: number | undefined, at: string): string {
-    if (this.absolute === undefined || createdAt === undefined || !Number.isFinite(createdAt)) return '';
-    return String(Math.max(Number(at), Math.trunc(createdAt + this.absolute + this.grace!)));
-  }
-
-  private async write(mode: Mode, id: string, deadline: string, patch: Pick<SessionPatch, 'lastSeenAt' | 'expiresAt' | 'login'>, at: string, replace: boolean, copy: string[], unset: string[], set: string[]): Promise<boolean> {
-    const login = patch.login;
-    const reply = Number(
-      await this.run(SCRIPTS.write, [this.keys.session(id), this.keys.expiriesOf(id)], [
-        mode, id, deadline, String(patch.lastSeenAt), String(patch.expiresAt), at, replace ? '1' : '0',
-        login ? login.userId : '', login ? String(login.authAt) : '', login?.remember ? '1' : '0',
-        String(copy.length), String(unset.length), ...copy, ...unset, ...set,
-      ], true),
-    );
+  /**
+   * A write, after its id was added to `indexes` (expiring at `indexExpire`): on a cluster the index
+   * entries first, then the write with their deadline; on one server both in one script.
+   */
+  private async write(mode: Mode, id: string, patch: Pick<SessionPatch, 'lastSeenAt' | 'expiresAt' | 'login'>, at: string, replace: boolean, copy: string[], unset: string[], set: string[], indexes: string[], indexExpire: string): Promise<boolean> {
+    const one = !this.conn.cluster && indexes.length > 0;
+    const deadline = one || indexes.length === 0 ? '' : await this.indexes.add(indexes, id, indexExpire);
+    const args = writeArgs(mode, id, deadline, patch, at, replace, copy, unset, set);
+    const target = [this.keys.session(id), this.keys.expiriesOf(id)];
+    const reply = Number(await (one ? this.run(SCRIPTS.writeIndexed, [...target, ...indexes], [indexExpire, ...args], true) : this.run(SCRIPTS.write, target, args, true)));
     // The index entry written for this write may already have been judged stale: refuse, never write unindexed.
     if (reply === -1) throw new Error(`nestjs-lazy-session: a session write came more than its deadline after its index entry (server time)`);
     return reply === 1;
@@ -141,29 +111,27 @@ export class RedisSessionStore implements UserIndexedSessionStore {
   }
 
   async create(r: SessionRecord): Promise<void> {
-    const at = this.expireAt(r.expiresAt);
-    const indexes = [this.keys.handle(r.handle), ...(r.userId !== null ? [this.keys.user(r.userId)] : [])];
+    const at = this.expiry.expireAt(r.expiresAt);
     // Already past its grace: nothing will be written, nothing to index.
-    const deadline = Number(at) <= Date.now() ? '' : await this.indexes.add(indexes, r.id, this.indexExpireAt(r.createdAt, at));
+    const indexes = Number(at) <= Date.now() ? [] : [this.keys.handle(r.handle), ...(r.userId !== null ? [this.keys.user(r.userId)] : [])];
     const copy = ['h', r.handle, 'c', String(r.createdAt), 'r', r.remember ? '1' : '0'];
     if (r.userId !== null) copy.push('u', r.userId);
     if (r.authAt !== null) copy.push('a', String(r.authAt));
-    await this.write('c', r.id, deadline, r, at, false, copy, [], this.hash.dataFields(r.data, r.handle));
+    await this.write('c', r.id, r, at, false, copy, [], this.hash.dataFields(r.data, r.handle), indexes, this.expiry.indexExpireAt(r.createdAt, at));
   }
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
     if (patch.newId !== undefined && patch.newId !== id) return this.rotate(id, patch.newId, patch);
     const { set, unset } = this.hash.patchFields(patch);
-    const at = this.expireAt(patch.expiresAt);
-    const deadline = patch.login ? await this.indexes.add([this.keys.user(patch.login.userId)], id, '') : '';
-    return this.write('u', id, deadline, patch, at, patch.replace !== undefined, [], unset, set);
+    const at = this.expiry.expireAt(patch.expiresAt);
+    return this.write('u', id, patch, at, patch.replace !== undefined, [], unset, set, patch.login ? [this.keys.user(patch.login.userId)] : [], '');
   }
 
   /**
    * A rotation moves the session to another slot: mark the old hash (it stops loading), index the
    * new id, write the new hash with the patch, then delete the old one, unless a destroy deleted it
    * meanwhile, which then also ends the new one. A failure before that unmarks the old hash and
-   * removes the new one: the session goes on under its old id.
+   * removes the new one: the session goes on under its old id. On one server, all in one script.
    */
   private async rotate(id: string, newId: string, patch: SessionPatch): Promise<boolean> {
     const old = [this.keys.session(id), this.keys.expiriesOf(id)];
@@ -171,17 +139,25 @@ export class RedisSessionStore implements UserIndexedSessionStore {
       await this.destroy(newId).catch(() => undefined);
       await this.run(SCRIPTS.rollback, [old[0]], [newId], true).catch(() => undefined);
     };
+    if (!this.conn.cluster) {
+      const { set, unset } = this.hash.patchFields(patch);
+      const args = writeArgs('m', newId, '', patch, this.expiry.expireAt(patch.expiresAt), patch.replace !== undefined, [], unset, set);
+      // Applied or not as a whole; unconfirmed by a replica (waitForReplica) or unknown, it is undone.
+      return Number(await this.run(SCRIPTS.rotate, [...old, this.keys.session(newId), this.keys.expiriesOf(newId)], [this.conn.keyPrefix + this.keys.prefix, this.expiry.indexLife(), id, ...args], true).catch(async (err: unknown) => {
+        await undo();
+        throw err;
+      })) === 1;
+    }
     let fields: unknown;
     try {
       fields = await this.run(SCRIPTS.moveOut, [old[0]], [newId, String(patch.lastSeenAt)], true);
       if (!Array.isArray(fields)) return false;
       const { copy, meta } = movedFields(fields);
       const { set, unset } = this.hash.patchFields(patch);
-      const at = this.expireAt(patch.expiresAt);
+      const at = this.expiry.expireAt(patch.expiresAt);
       const user = patch.login?.userId ?? meta.u;
       const indexes = [this.keys.handle(meta.h), ...(user !== undefined ? [this.keys.user(user)] : [])];
-      const deadline = await this.indexes.add(indexes, newId, this.indexExpireAt(Number(meta.c), at));
-      await this.write('m', newId, deadline, patch, at, patch.replace !== undefined, copy, unset, set);
+      await this.write('m', newId, patch, at, patch.replace !== undefined, copy, unset, set, indexes, this.expiry.indexExpireAt(Number(meta.c), at));
     } catch (err) {
       await undo();
       throw err;
@@ -249,4 +225,14 @@ export class RedisSessionStore implements UserIndexedSessionStore {
     await Promise.all(Array.from({ length: PRUNE_CONCURRENCY }, worker));
     return total;
   }
+}
+
+/** WRITE's ARGV (see scripts.ts). */
+function writeArgs(mode: Mode, id: string, deadline: string, patch: Pick<SessionPatch, 'lastSeenAt' | 'expiresAt' | 'login'>, at: string, replace: boolean, copy: string[], unset: string[], set: string[]): string[] {
+  const login = patch.login;
+  return [
+    mode, id, deadline, String(patch.lastSeenAt), String(patch.expiresAt), at, replace ? '1' : '0',
+    login ? login.userId : '', login ? String(login.authAt) : '', login?.remember ? '1' : '0',
+    String(copy.length), String(unset.length), ...copy, ...unset, ...set,
+  ];
 }

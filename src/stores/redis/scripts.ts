@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
+import { BUCKETS } from './keys.js';
 
 /*
- * The store's Lua scripts. Each touches the keys of one slot only, all named in KEYS: a session's
- * hash with its bucket's expiry set, or one index. Every write to a session is one script, so it is
- * atomic; the indexes are kept beside them by the protocol in redis.store.ts and index.ts.
+ * The store's Lua scripts. On a cluster, each touches the keys of one slot only, all named in KEYS: a
+ * session's hash with its bucket's expiry set, or one index. Every write to a session is one script,
+ * so it is atomic; the indexes are kept beside them by the protocol in indexes.ts. On one server,
+ * WRITE_INDEXED and ROTATE (below) do a write with its indexes, or a whole rotation, in one script.
  */
 
 const LIB = `
@@ -34,7 +36,7 @@ end
  * nUnset fields to remove, and field/value pairs to set.
  * Returns 1 written, 0 refused (gone, moving, expired meanwhile), -1 past the deadline.
  */
-const WRITE = `${LIB}
+const WRITE_BODY = `
 local k, exp = KEYS[1], KEYS[2]
 local mode, id, deadline = ARGV[1], ARGV[2], ARGV[3]
 local l, e, at = ARGV[4], ARGV[5], ARGV[6]
@@ -74,6 +76,7 @@ redis.call('PEXPIREAT', k, at)
 redis.call('ZADD', exp, e, id)
 return 1
 `;
+const WRITE = `${LIB}${WRITE_BODY}`;
 
 /**
  * The first step of a rotation: marks the old hash as moving to the new id and returns its fields,
@@ -81,21 +84,23 @@ return 1
  * takes writes; a destroy still deletes it, which cancels the move (see COMMIT).
  * KEYS: the old hash. ARGV: newId, lastSeenAt.
  */
-const MOVE_OUT = `${LIB}
+const MOVE_OUT_BODY = `
 local stored = redis.call('HMGET', KEYS[1], 'e', 'm')
 if not stored[1] or stored[2] or tonumber(stored[1]) <= tonumber(ARGV[2]) then return false end
 local fields = redis.call('HGETALL', KEYS[1])
 redis.call('HSET', KEYS[1], 'm', ARGV[1])
 return fields
 `;
+const MOVE_OUT = `${LIB}${MOVE_OUT_BODY}`;
 
 /** The last step: deletes the old hash if it is still marked for this move; 0 when a destroy cancelled it. KEYS: old hash, its expiry set. ARGV: oldId, newId. */
-const COMMIT = `
+const COMMIT_BODY = `
 if redis.call('HGET', KEYS[1], 'm') ~= ARGV[2] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 `;
+const COMMIT = COMMIT_BODY;
 
 /** A move that could not finish: the old id is served again. KEYS: old hash. ARGV: newId. */
 const ROLLBACK = `
@@ -145,7 +150,7 @@ return out
  * dropped); an index without a TTL keeps none unless it is new. KEYS: the index. ARGV: id,
  * expireAt|''. Returns the score (now).
  */
-const INDEX_ADD = `${LIB}
+const INDEX_ADD_BODY = `
 local now = nowms()
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 if ARGV[2] == '' then
@@ -157,6 +162,7 @@ else
 end
 return now
 `;
+const INDEX_ADD = `${LIB}${INDEX_ADD_BODY}`;
 
 /** KEYS: an index. Returns { server time, id, score, id, score... }. */
 const INDEX_READ = `${LIB}
@@ -176,6 +182,67 @@ end
 return n
 `;
 
+/*
+ * One server (no cluster): a write and its index entries, or a whole rotation, in one script, so one
+ * round trip and atomic. Composed of the cluster's steps, each body run as a function of its own
+ * KEYS and ARGV; keys of several slots are fine on one server. The index entries are the same
+ * (scored by server time) so listing, destroys and prune read both layouts alike.
+ */
+const step = (name: string, body: string) => `local function ${name}(KEYS, ARGV)${body}end\n`;
+const STEPS = `${LIB}${step('write', WRITE_BODY)}${step('indexAdd', INDEX_ADD_BODY)}${step('moveOut', MOVE_OUT_BODY)}${step('commit', COMMIT_BODY)}
+local function from(list, first)
+  local out = {}
+  for i = first, #list do out[#out + 1] = list[i] end
+  return out
+end
+`;
+
+/**
+ * A write, then (when written) its id added to the indexes. KEYS: the hash, its expiry set, the
+ * indexes. ARGV: the indexes' expireAt|'', then WRITE's ARGV. Returns WRITE's reply.
+ */
+const WRITE_INDEXED = `${STEPS}
+local written = write({ KEYS[1], KEYS[2] }, from(ARGV, 2))
+if written == 1 then
+  for i = 3, #KEYS do indexAdd({ KEYS[i] }, { ARGV[3], ARGV[1] }) end
+end
+return written
+`;
+
+/**
+ * A whole rotation: move out of the old hash, write the new one (the old fields copied, then the
+ * patch), index the new id under the session's handle and user, delete the old hash. The index keys
+ * are named here, from the moved fields, as keys.ts names them. KEYS: old hash, its expiry set, new
+ * hash, its expiry set. ARGV: key prefix (with any ioredis keyPrefix), the index lifetime past
+ * createdAt|'', oldId, then WRITE's ARGV for mode 'm' with nCopy 0. Returns 1 moved, 0 refused.
+ */
+const ROTATE = `${STEPS}
+local P, life, oldId = ARGV[1], ARGV[2], ARGV[3]
+local w = from(ARGV, 4)
+local newId, at, user = w[2], w[6], w[8]
+local fields = moveOut({ KEYS[1] }, { newId, w[4] })
+if not fields then return 0 end
+local m = redis.call('HMGET', KEYS[1], 'h', 'u', 'c')
+-- WRITE's ARGV with the old fields as its copied items (nCopy, then them before the patch's fields).
+local args = {}
+for i = 1, 12 do args[i] = w[i] end
+args[11] = tostring(#fields)
+for i = 1, #fields do args[#args + 1] = fields[i] end
+for i = 13, #w do args[#args + 1] = w[i] end
+if write({ KEYS[3], KEYS[4] }, args) ~= 1 then return 0 end
+local function indexKey(kind, value)
+  local b = tonumber(string.sub(redis.sha1hex(kind .. ':' .. value), 1, 8), 16) % ${BUCKETS}
+  return P .. '{' .. string.format('%x', b) .. '}' .. kind .. ':' .. value
+end
+local expireAt = ''
+if life ~= '' and tonumber(m[3]) then expireAt = string.format('%d', math.max(tonumber(at), tonumber(m[3]) + tonumber(life))) end
+if user == '' then user = m[2] end
+if m[1] then indexAdd({ indexKey('h', m[1]) }, { newId, expireAt }) end
+if user then indexAdd({ indexKey('u', user) }, { newId, expireAt }) end
+commit({ KEYS[1], KEYS[2] }, { oldId, newId })
+return 1
+`;
+
 export interface Script {
   source: string;
   sha: string;
@@ -192,4 +259,6 @@ export const SCRIPTS = {
   indexAdd: script(INDEX_ADD),
   indexRead: script(INDEX_READ),
   indexDrop: script(INDEX_DROP),
+  writeIndexed: script(WRITE_INDEXED),
+  rotate: script(ROTATE),
 };
