@@ -139,25 +139,26 @@ export class RedisSessionStore implements UserIndexedSessionStore {
       await this.destroy(newId).catch(() => undefined);
       await this.run(SCRIPTS.rollback, [old[0]], [newId], true).catch(() => undefined);
     };
-    if (!this.conn.cluster) {
-      const { set, unset } = this.hash.patchFields(patch);
-      const args = writeArgs('m', newId, '', patch, this.expiry.expireAt(patch.expiresAt), patch.replace !== undefined, [], unset, set);
-      // Applied or not as a whole; unconfirmed by a replica (waitForReplica) or unknown, it is undone.
-      return Number(await this.run(SCRIPTS.rotate, [...old, this.keys.session(newId), this.keys.expiriesOf(newId)], [this.conn.keyPrefix + this.keys.prefix, this.expiry.indexLife(), id, ...args], true).catch(async (err: unknown) => {
-        await undo();
-        throw err;
-      })) === 1;
-    }
-    let fields: unknown;
     try {
-      fields = await this.run(SCRIPTS.moveOut, [old[0]], [newId, String(patch.lastSeenAt)], true);
-      if (!Array.isArray(fields)) return false;
-      const { copy, meta } = movedFields(fields);
-      const { set, unset } = this.hash.patchFields(patch);
-      const at = this.expiry.expireAt(patch.expiresAt);
-      const user = patch.login?.userId ?? meta.u;
-      const indexes = [this.keys.handle(meta.h), ...(user !== undefined ? [this.keys.user(user)] : [])];
-      await this.write('m', newId, patch, at, patch.replace !== undefined, copy, unset, set, indexes, this.expiry.indexExpireAt(Number(meta.c), at));
+      if (!this.conn.cluster) {
+        const { set, unset } = this.hash.patchFields(patch);
+        const args = writeArgs('m', newId, '', patch, this.expiry.expireAt(patch.expiresAt), patch.replace !== undefined, [], unset, set);
+        // All steps in one script; waiting for a replica, all but the commit, so that a move the
+        // replica did not confirm can still be undone (the session goes on under its old id).
+        const keys = [...old, this.keys.session(newId), this.keys.expiriesOf(newId)];
+        const moved = await this.run(SCRIPTS.rotate, keys, [this.conn.keyPrefix + this.keys.prefix, this.expiry.indexLife(), this.wait === undefined ? id : '', ...args], true);
+        if (Number(moved) !== 1) return false;
+        if (this.wait === undefined) return true;
+      } else {
+        const fields = await this.run(SCRIPTS.moveOut, [old[0]], [newId, String(patch.lastSeenAt)], true);
+        if (!Array.isArray(fields)) return false;
+        const { copy, meta } = movedFields(fields);
+        const { set, unset } = this.hash.patchFields(patch);
+        const at = this.expiry.expireAt(patch.expiresAt);
+        const user = patch.login?.userId ?? meta.u;
+        const indexes = [this.keys.handle(meta.h), ...(user !== undefined ? [this.keys.user(user)] : [])];
+        await this.write('m', newId, patch, at, patch.replace !== undefined, copy, unset, set, indexes, this.expiry.indexExpireAt(Number(meta.c), at));
+      }
     } catch (err) {
       await undo();
       throw err;

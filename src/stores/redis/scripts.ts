@@ -214,7 +214,8 @@ return written
  * patch), index the new id under the session's handle and user, delete the old hash. The index keys
  * are named here, from the moved fields, as keys.ts names them. KEYS: old hash, its expiry set, new
  * hash, its expiry set. ARGV: key prefix (with any ioredis keyPrefix), the index lifetime past
- * createdAt|'', oldId, then WRITE's ARGV for mode 'm' with nCopy 0. Returns 1 moved, 0 refused.
+ * createdAt|'', oldId ('' leaves the old hash marked, for a COMMIT to follow), then WRITE's ARGV for
+ * mode 'm' with nCopy 0. Returns 1 moved, 0 refused.
  */
 const ROTATE = `${STEPS}
 local P, life, oldId = ARGV[1], ARGV[2], ARGV[3]
@@ -239,7 +240,7 @@ if life ~= '' and tonumber(m[3]) then expireAt = string.format('%d', math.max(to
 if user == '' then user = m[2] end
 if m[1] then indexAdd({ indexKey('h', m[1]) }, { newId, expireAt }) end
 if user then indexAdd({ indexKey('u', user) }, { newId, expireAt }) end
-commit({ KEYS[1], KEYS[2] }, { oldId, newId })
+if oldId ~= '' then commit({ KEYS[1], KEYS[2] }, { oldId, newId }) end
 return 1
 `;
 
