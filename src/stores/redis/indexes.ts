@@ -17,6 +17,9 @@ import { SCRIPTS, type Script } from './scripts.js';
  *   servers), and only at the score it was seen with (a re-added entry is newer).
  * - Destroys repeat until a pass finds nothing: a rotation adds its new id before it retires the old
  *   one, so a pass that missed the new id (read before it was added) is followed by one that sees it.
+ * On one server, the index entries and the write (or the whole rotation) are one script instead
+ * (scripts.ts: WRITE_INDEXED, ROTATE), so the same entries are exact at once; reading, dropping and
+ * destroys are the same on both.
  */
 
 /** How long a session write may follow its index entry (server time); a write later than that is refused. */

@@ -44,7 +44,9 @@ type Mode = 'c' | 'u' | 'm';
  * it changed, and every write is one Lua script on one shard, which applies a patch only while the
  * session exists and has not expired (no resurrection after a logout or an expiry). Keys expire
  * natively at the session's expiry plus a grace (`expiryGrace`, by default the module's idleTimeout).
- * The handle and user indexes live in their own slots: see indexes.ts for how they stay exact.
+ * The handle and user indexes live in their own slots: see indexes.ts for how they stay exact on a
+ * cluster, where they are written first. On one server, a write with its index entries, and a whole
+ * rotation, are one script (round trip) each, as in 0.1.0, with the same keys as on a cluster.
  *
  * Recommended ioredis settings, so that a Redis outage fails requests at once (503) instead of
  * queueing them: `{ enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 }`.
