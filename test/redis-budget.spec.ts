@@ -111,7 +111,8 @@ await describeRedis('RedisSessionStore on one Redis: one script per write', () =
     const kp = withKeyPrefix ? `${prefix}kp:` : '';
     const raw = withKeyPrefix ? await newRedis(REDIS_PORT, { keyPrefix: kp }) : client;
     try {
-      const r = record({ userId: 'same' });
+      // Names outside ASCII: the index keys the one-server script names must hash the same bytes.
+      const r = record({ userId: 'sämé ✓', handle: `${handle()}ü` });
       const [x, y] = [id(), id()];
       const layouts: string[][] = [];
       for (const [path, asCluster] of [['one', false], ['cluster', true]] as const) {
@@ -119,7 +120,7 @@ await describeRedis('RedisSessionStore on one Redis: one script per write', () =
         const store = new RedisSessionStore(recording(raw, asCluster).client, { prefix: p });
         store.useTimeouts({ idleTimeout: 60_000, absoluteTimeout: 3_600_000 });
         await store.create({ ...r });
-        await store.update(r.id, touch({ newId: x, login: { userId: 'other', authAt: Date.now(), remember: true } }));
+        await store.update(r.id, touch({ newId: x, login: { userId: 'öther 😀', authAt: Date.now(), remember: true } }));
         await store.update(x, touch({ newId: y, set: { z: 1 } }));
         const keys = (await keysUnder(client, `${kp}${p}`)).sort();
         const layout: string[] = [];
