@@ -10,8 +10,11 @@ export interface OAuth2RequestMeta {
   callbackURL?: string;
 }
 
-type StoreCallback = (err: Error | null, state?: string) => void;
-type VerifyCallback = (err: Error | null, ok: boolean | string, info?: unknown) => void;
+// `any` where @types/passport-oauth2 has it, so that the store is assignable to its StateStore.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type StoreCallback = (err: Error | null, state: any) => void;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type VerifyCallback = (err: Error | null, ok: boolean, state: any) => void;
 
 const clientOf = (meta: OAuth2RequestMeta | undefined) => `oauth2 ${meta?.authorizationURL ?? ''} ${meta?.clientID ?? ''}`;
 
@@ -30,35 +33,47 @@ function sessionOf(req: unknown) {
  * `AuthGuard`). Loads nothing of passport: it is called by the strategy.
  */
 export class SessionStateStore {
-  /** passport-oauth2 calls the five-argument form (it counts the parameters): keep them all. */
-  store(req: unknown, verifier: string | undefined, appState: unknown, meta: OAuth2RequestMeta, callback: StoreCallback): void {
+  /**
+   * passport-oauth2 picks the form by counting parameters, and this implementation has five: it is
+   * always called with the verifier and meta. The shorter overloads are there for the types
+   * (@types/passport-oauth2's StateStore), so that `store: new SessionStateStore()` compiles.
+   */
+  store(req: unknown, callback: StoreCallback): void;
+  store(req: unknown, meta: OAuth2RequestMeta, callback: StoreCallback): void;
+  store(req: unknown, verifier: string | undefined, appState: unknown, meta: OAuth2RequestMeta, callback: StoreCallback): void;
+  store(req: unknown, verifier: unknown, appState?: unknown, meta?: unknown, callback?: StoreCallback): void {
+    if (typeof callback !== 'function') throw new TypeError('SessionStateStore.store is called by passport-oauth2 with (req, verifier, state, meta, callback)');
     let session;
     try {
       session = sessionOf(req);
     } catch (err) {
-      return callback(err as Error);
+      return callback(err as Error, undefined);
     }
-    addPending(session, { client: clientOf(meta), verifier, appState: appState ?? undefined }).then(
+    const v = typeof verifier === 'string' ? verifier : undefined;
+    addPending(session, { client: clientOf(meta as OAuth2RequestMeta), verifier: v, appState: appState ?? undefined }).then(
       (pending) => callback(null, pending.state),
-      (err: Error) => callback(err),
+      (err: Error) => callback(err, undefined),
     );
   }
 
-  /** The four-argument form, with `meta`, so that the client is checked too. */
-  verify(req: unknown, providedState: unknown, meta: OAuth2RequestMeta, callback: VerifyCallback): void {
+  /** Four parameters, so that passport-oauth2 passes `meta` and the client is checked too; overloads as for store(). */
+  verify(req: unknown, providedState: string, callback: VerifyCallback): void;
+  verify(req: unknown, providedState: string, meta: OAuth2RequestMeta, callback: VerifyCallback): void;
+  verify(req: unknown, providedState: unknown, meta: unknown, callback?: VerifyCallback): void {
+    if (typeof callback !== 'function') throw new TypeError('SessionStateStore.verify is called by passport-oauth2 with (req, state, meta, callback)');
     let session;
     try {
       session = sessionOf(req);
     } catch (err) {
-      return callback(err as Error, false);
+      return callback(err as Error, false, undefined);
     }
-    takePending(session, providedState, clientOf(meta)).then(
+    takePending(session, providedState, clientOf(meta as OAuth2RequestMeta)).then(
       (pending) => {
         if (!pending) return callback(null, false, { message: 'Invalid authorization request state.' });
         // A string is the PKCE verifier to send with the code; true when the strategy uses no PKCE.
-        callback(null, pending.verifier ?? true, pending.appState);
+        callback(null, (pending.verifier ?? true) as boolean, pending.appState);
       },
-      (err: Error) => callback(err, false),
+      (err: Error) => callback(err, false, undefined),
     );
   }
 }
