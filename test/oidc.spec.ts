@@ -5,11 +5,13 @@ import { PassportStrategy } from '@nestjs/passport';
 import OAuth2Strategy from 'passport-oauth2';
 import * as client from 'openid-client';
 import { createHash } from 'node:crypto';
-import { MemorySessionStore, Session, SessionModule, UserId, finishAuthorization, startAuthorization, type SessionHandle } from '../src/index.js';
+import { MemorySessionStore, RedisSessionStore, Session, SessionModule, UserId, finishAuthorization, startAuthorization, type SessionHandle, type SessionStore } from '../src/index.js';
 import { PassportLogin, SessionStateStore } from '../src/passport.js';
 import { PENDING_KEY } from '../src/oauth/pending.js';
 import { PLATFORMS, SECRET, startApp, type Platform } from './support/test-app.js';
 import { Browser, freePort, startProvider } from './support/oidc.js';
+import { describeEngines, openStore } from './support/databases.js';
+import { describeRedis, dropPrefix, newRedis, testPrefix } from './support/redis.js';
 
 /**
  * The whole authorization-code flow with PKCE against a real OpenID Connect provider
@@ -22,6 +24,7 @@ import { Browser, freePort, startProvider } from './support/oidc.js';
 const CLIENT_ID = 'test-client';
 const CLIENT_SECRET = 'test-client-secret';
 const CONFIG = Symbol('provider config');
+let apps = 0;
 
 interface ProviderConfig {
   issuer: string;
@@ -131,17 +134,26 @@ const CLIENTS = {
   'openid-client': { app: () => openidClientApp(), refused: 403 },
 } as const;
 
-for (const platform of PLATFORMS) {
-  for (const [clientName, { app: makeApp, refused }] of Object.entries(CLIENTS)) {
-    describe(`sign-in with an OpenID Connect provider through ${clientName} on ${platform}`, () => {
+interface OpenedStore {
+  store: SessionStore;
+  close(): Promise<void>;
+}
+
+/** The flow's suite for one platform, client and store. */
+function describeFlow(title: string, platform: Platform, clientName: keyof typeof CLIENTS, open: () => Promise<OpenedStore>): void {
+  const { app: makeApp, refused } = CLIENTS[clientName];
+  {
+    describe(title, () => {
       let app: INestApplication;
       let base: string;
-      const store = new MemorySessionStore();
+      let opened: OpenedStore | undefined;
 
       beforeAll(async () => {
+        opened = await open();
+        const store = opened.store;
         const port = await freePort();
         base = `http://localhost:${port}`;
-        const [controller, ...providers] = makeApp(`provider-${platform}`);
+        const [controller, ...providers] = makeApp(`provider-${platform}-${++apps}`);
         const moduleRef = await Test.createTestingModule({
           imports: [SessionModule.forRoot({ secret: SECRET, store, pruneInterval: 0 })],
           controllers: [controller, ProbeController],
@@ -152,6 +164,7 @@ for (const platform of PLATFORMS) {
       });
       afterAll(async () => {
         await app?.close();
+        await opened?.close();
       });
 
       /** Start a sign-in in `browser` and come back from the provider with its answer, not yet delivered. */
@@ -258,4 +271,35 @@ for (const platform of PLATFORMS) {
       });
     });
   }
+}
+
+const memory = async (): Promise<OpenedStore> => ({ store: new MemorySessionStore(), close: async () => {} });
+for (const platform of PLATFORMS) {
+  for (const clientName of Object.keys(CLIENTS) as (keyof typeof CLIENTS)[]) {
+    describeFlow(`sign-in with an OpenID Connect provider through ${clientName} on ${platform}`, platform, clientName, memory);
+  }
+}
+
+// The pending sign-ins live in the session's data like any key: the same flow over every real store.
+let tables = 0;
+for (const clientName of Object.keys(CLIENTS) as (keyof typeof CLIENTS)[]) {
+  await describeEngines(`sign-in through ${clientName} on express`, (engine) => {
+    describeFlow(`the whole flow`, 'express', clientName, async () => {
+      const { dataSource, store } = await openStore(engine, `oidc_sessions_${++tables}`);
+      return { store, close: () => dataSource.destroy() };
+    });
+  });
+  await describeRedis(`sign-in through ${clientName} on express`, () => {
+    describeFlow(`the whole flow`, 'express', clientName, async () => {
+      const client = await newRedis();
+      const prefix = testPrefix('oidc');
+      return {
+        store: new RedisSessionStore(client, { prefix }),
+        close: async () => {
+          await dropPrefix(client, prefix);
+          client.disconnect();
+        },
+      };
+    });
+  });
 }
