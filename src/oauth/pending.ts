@@ -56,9 +56,8 @@ function isPending(value: unknown): value is PendingAuthorization {
   return typeof p.state === 'string' && typeof p.client === 'string' && typeof p.at === 'number';
 }
 
-/** The session's pending requests that are still in time; anything else found under the key is dropped. */
-async function live(session: AnyKeys, now: number): Promise<PendingAuthorization[]> {
-  const stored = await session.get(PENDING_KEY);
+/** The pending requests in `stored` that are still in time; anything else found under the key is dropped. */
+function live(stored: unknown, now: number): PendingAuthorization[] {
   if (!Array.isArray(stored)) return [];
   return stored.filter((p): p is PendingAuthorization => isPending(p) && now - p.at >= 0 && now - p.at < PENDING_TTL);
 }
@@ -75,7 +74,7 @@ export async function addPending(session: object, entry: Omit<PendingAuthorizati
   const pending: PendingAuthorization = { ...entry, state: randomValue(), at: now };
   // Absent fields are left out rather than stored as undefined, which is not JSON.
   for (const k of Object.keys(pending) as (keyof PendingAuthorization)[]) if (pending[k] === undefined) delete pending[k];
-  await keep(s, [...(await live(s, now)), pending].slice(-MAX_PENDING));
+  await keep(s, [...live(await s.get(PENDING_KEY), now), pending].slice(-MAX_PENDING));
   return pending;
 }
 
@@ -89,7 +88,7 @@ export async function takePending(session: object, state: unknown, client: strin
   const s = untyped(session);
   const now = Date.now();
   const stored = await s.get(PENDING_KEY);
-  const list = await live(s, now);
+  const list = live(stored, now);
   let found: PendingAuthorization | undefined;
   for (const p of list) if (sameText(p.state, state) && p.client === client) found = p;
   const rest = found ? list.filter((p) => p !== found) : list;
