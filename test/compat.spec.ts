@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, Get, HttpCode, Injectable, Module, Post, Redirect, Req, UnauthorizedException, UseGuards, type ExecutionContext, type INestApplication, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
+import { Controller, Get, HttpCode, RequestMethod, Injectable, Module, Post, Redirect, Req, UnauthorizedException, UseGuards, type ExecutionContext, type INestApplication, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { AuthGuard, PassportSerializer, PassportStrategy } from '@nestjs/passport';
 import passport from 'passport';
@@ -326,12 +326,20 @@ describe('SessionCompatMiddleware (Express): connect-flash and passport.session(
         return { user: req.user?.id ?? null };
       }
     }
+    @Controller('outside')
+    class OutsideController {
+      @Get()
+      get(@Req() req: Req) {
+        return { session: req.session === undefined ? 'none' : 'present' };
+      }
+    }
     const { controllers, providers, CompatController } = parts('compat-local-mw');
 
-    @Module({ controllers: [LegacyController, ...controllers], providers })
+    @Module({ controllers: [LegacyController, OutsideController, ...controllers], providers })
     class LegacyModule implements NestModule {
       configure(consumer: MiddlewareConsumer) {
-        consumer.apply(SessionCompatMiddleware, flash(), passport.session()).forRoutes(LegacyController);
+        // By path: every route under /legacy (the controller class works as well).
+        consumer.apply(SessionCompatMiddleware, flash(), passport.session()).forRoutes({ path: 'legacy/*path', method: RequestMethod.ALL });
         void CompatController;
       }
     }
@@ -352,6 +360,12 @@ describe('SessionCompatMiddleware (Express): connect-flash and passport.session(
     expect(cookie).toBeDefined();
     expect((await http().get('/legacy/flash').set('Cookie', cookie)).body).toEqual({ info: ['saved!', 'and again'] });
     expect((await http().get('/legacy/flash').set('Cookie', cookie)).body).toEqual({ info: [] });
+  });
+
+  it('leaves the routes outside the path alone: no req.session there, no session loaded', async () => {
+    const cookie = sessionCookie(await http().post('/legacy/flash'))!;
+    expect((await http().get('/outside').set('Cookie', cookie)).body).toEqual({ session: 'none' });
+    expect((await http().get('/legacy/user').set('Cookie', cookie)).status).toBe(200);
   });
 
   it('passport.session() as middleware restores the user that AuthGuard.logIn() stored', async () => {
