@@ -362,6 +362,13 @@ describe('SessionCompatMiddleware (Express): connect-flash and passport.session(
     expect((await http().get('/legacy/flash').set('Cookie', cookie)).body).toEqual({ info: [] });
   });
 
+  it('refuses a cross-site POST with 403 in the middleware, and creates nothing', async () => {
+    const res = await http().post('/legacy/flash').set('Sec-Fetch-Site', 'cross-site').set('Origin', 'https://evil.example');
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ statusCode: 403, message: 'Cross-site request refused' });
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
   it('leaves the routes outside the path alone: no req.session there, no session loaded', async () => {
     const cookie = sessionCookie(await http().post('/legacy/flash'))!;
     expect((await http().get('/outside').set('Cookie', cookie)).body).toEqual({ session: 'none' });
