@@ -15,8 +15,6 @@ export const PENDING_KEY = 'nestjs-lazy-session:authorization';
 export const MAX_PENDING = 5;
 /** Ten minutes: long enough for a person at the provider's login page, short enough to be useless later. */
 export const PENDING_TTL = 10 * 60_000;
-/** Longer than any state this module issues: anything longer is not ours, and is not even hashed. */
-const MAX_STATE_LENGTH = 256;
 
 export interface PendingAuthorization {
   /** The state sent to the provider. */
@@ -51,9 +49,8 @@ function sameText(a: string, b: string): boolean {
 }
 
 function isPending(value: unknown): value is PendingAuthorization {
-  if (!value || typeof value !== 'object') return false;
-  const p = value as Record<string, unknown>;
-  return typeof p.state === 'string' && typeof p.client === 'string' && typeof p.at === 'number';
+  const p = value as Record<string, unknown> | null;
+  return !!p && typeof p.state === 'string' && typeof p.client === 'string' && typeof p.at === 'number';
 }
 
 /** The pending requests in `stored` that are still in time; anything else found under the key is dropped. */
@@ -84,7 +81,8 @@ export async function addPending(session: object, entry: Omit<PendingAuthorizati
  * leaves the other pending requests alone: a forged callback cannot cancel the user's real sign-in.
  */
 export async function takePending(session: object, state: unknown, client: string): Promise<PendingAuthorization | undefined> {
-  if (typeof state !== 'string' || state.length === 0 || state.length > MAX_STATE_LENGTH) return undefined;
+  // Any length: it is hashed, never compared as text (and the server's URL limit bounds it).
+  if (typeof state !== 'string') return undefined;
   const s = untyped(session);
   const now = Date.now();
   const stored = await s.get(PENDING_KEY);
@@ -92,9 +90,7 @@ export async function takePending(session: object, state: unknown, client: strin
   let found: PendingAuthorization | undefined;
   for (const p of list) if (sameText(p.state, state) && p.client === client) found = p;
   const rest = found ? list.filter((p) => p !== found) : list;
-  // Written back when something was taken or had run out of time.
-  if (found || !Array.isArray(stored) || rest.length !== stored.length) {
-    if (stored !== undefined || rest.length > 0) await keep(s, rest);
-  }
+  // Written back when something was taken or had run out of time (deleting an absent key writes nothing).
+  if (found || !Array.isArray(stored) || rest.length !== stored.length) await keep(s, rest);
   return found;
 }

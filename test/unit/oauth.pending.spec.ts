@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { jest } from '@jest/globals';
+import { toJson } from '../../src/session/json.js';
 import { addPending, MAX_PENDING, PENDING_KEY, PENDING_TTL, s256, takePending } from '../../src/oauth/pending.js';
 import { finishAuthorization, startAuthorization, AuthorizationStateError } from '../../src/oauth/authorization.js';
 import { nodeStyleResponse } from '../../src/http/node-response.js';
@@ -11,14 +13,15 @@ import type { SessionHandle } from '../../src/index.js';
  * provider are in test/oidc.spec.ts.)
  */
 
-/** The three handle methods the pending list uses, over a Map, counting writes. */
+/** The three handle methods the pending list uses, over a Map, counting writes; keys and values checked as the real session checks them. */
 function fakeSession() {
   const data = new Map<string, unknown>();
   let writes = 0;
   const session = {
-    get: async (k: string) => (data.has(k) ? structuredClone(data.get(k)) : undefined),
-    set: async (k: string, v: unknown) => void (writes++, data.set(k, structuredClone(v))),
-    delete: async (k: string) => void (writes++, data.delete(k)),
+    get: async (k: string) => (data.has(k) ? JSON.parse(JSON.stringify(data.get(k))) : undefined),
+    set: async (k: string, v: unknown) => void (writes++, data.set(k, JSON.parse(toJson(k, v)))),
+    // Like the real session, deleting an absent key changes (and writes) nothing.
+    delete: async (k: string) => void (data.has(k) && (writes++, data.delete(k))),
   };
   return { session: session as unknown as SessionHandle, data, writes: () => writes };
 }
@@ -33,6 +36,9 @@ describe('pending authorization requests', () => {
     expect(await takePending(session, a.state, 'one')).toMatchObject({ state: a.state, verifier: 'v', client: 'one' });
     expect(await takePending(session, a.state, 'one')).toBeUndefined();
     expect(data.has(PENDING_KEY)).toBe(false);
+    // Under this module's own name, never one of the application's keys.
+    await addPending(session, { client: 'one' });
+    expect([...data.keys()]).toEqual(['nestjs-lazy-session:authorization']);
   });
 
   it('is refused after the time limit, and removed', async () => {
@@ -72,7 +78,9 @@ describe('pending authorization requests', () => {
   });
 
   it('ignores whatever else is found under its key', async () => {
-    for (const junk of ['text', 7, { state: 'x' }, [null, 1, 'x', { state: 'x', client: 'c' }, { state: 'x', client: 'c', at: 'now' }]]) {
+    const now = Date.now();
+    const broken = [null, 1, 'x', { state: 'x', client: 'c' }, { state: 'x', client: 'c', at: String(now) }, { state: 7, client: 'c', at: now }, { state: 'x', client: 7, at: now }];
+    for (const junk of ['text', 7, { state: 'x' }, broken]) {
       const { session, data } = fakeSession();
       data.set(PENDING_KEY, junk);
       expect(await takePending(session, 'x', 'c')).toBeUndefined();
@@ -89,9 +97,16 @@ describe('pending authorization requests', () => {
     const checks = await finishAuthorization(session, url);
     expect(checks.expectedState).toBe(params.state);
     expect(checks.expectedNonce).toBe(params.nonce);
-    expect(s256(checks.pkceCodeVerifier)).toBe(params.code_challenge);
+    expect(createHash('sha256').update(checks.pkceCodeVerifier).digest('base64url')).toBe(params.code_challenge);
+    expect(s256('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM'); // RFC 7636, appendix B
     expect(checks.pkceCodeVerifier).toMatch(/^[A-Za-z0-9_-]{43}$/);
     await expect(finishAuthorization(session, url)).rejects.toBeInstanceOf(AuthorizationStateError);
+  });
+
+  it("no provider and provider '' are the same one", async () => {
+    const { session } = fakeSession();
+    const { state } = await startAuthorization(session);
+    await expect(finishAuthorization(session, new URL(`https://app.example/cb?state=${state}`), { provider: '' })).resolves.toBeDefined();
   });
 
   it("finishAuthorization refuses another provider's request, two states, and a callback that is not a URL", async () => {
@@ -99,10 +114,11 @@ describe('pending authorization requests', () => {
     const { state } = await startAuthorization(session, { provider: 'a' });
     await expect(finishAuthorization(session, new URL(`https://app.example/cb?state=${state}`), { provider: 'b' })).rejects.toThrow(AuthorizationStateError);
     await expect(finishAuthorization(session, new URL(`https://app.example/cb?state=${state}&state=${state}`), { provider: 'a' })).rejects.toThrow(AuthorizationStateError);
-    await expect(finishAuthorization(session, `https://app.example/cb?state=${state}` as never, { provider: 'a' })).rejects.toThrow(TypeError);
+    await expect(finishAuthorization(session, `https://app.example/cb?state=${state}` as never, { provider: 'a' })).rejects.toThrow('callbackUrl must be a URL');
     const err = await finishAuthorization(session, new URL('https://app.example/cb'), { provider: 'a' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SessionError);
     expect((err as AuthorizationStateError).getStatus()).toBe(403);
+    expect((err as Error).message).toBe('Authorization response refused: its state does not match a sign-in started in this session');
     // Still there for the real callback.
     await expect(finishAuthorization(session, new URL(`https://app.example/cb?state=${state}`), { provider: 'a' })).resolves.toBeDefined();
   });
