@@ -41,6 +41,13 @@ describe('pending authorization requests', () => {
     expect([...data.keys()]).toEqual(['nestjs-lazy-session:authorization']);
   });
 
+  it('leaves absent fields out (a strategy without PKCE has no verifier; undefined is not JSON)', async () => {
+    const { session, data } = fakeSession();
+    const a = await addPending(session, { client: 'c', verifier: undefined, appState: undefined });
+    expect(Object.keys((data.get(PENDING_KEY) as object[])[0]).sort()).toEqual(['at', 'client', 'state']);
+    expect(await takePending(session, a.state, 'c')).toEqual({ state: a.state, client: 'c', at: a.at });
+  });
+
   it('is refused after the time limit, and removed', async () => {
     const { session, data } = fakeSession();
     const now = Date.now();
