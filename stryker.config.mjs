@@ -29,6 +29,8 @@ export default {
     'src/session/guarded-store.ts', // store calls bounded in time, failures answered 503
     'src/crypto/seal.ts', // sealing
     'src/stores/cookie.store.ts', // the sealed cookie's format
+    'src/oauth/pending.ts', // OAuth 2.0 / OIDC sign-ins pending in the session: taken once, same client, in time
+    'src/oauth/authorization.ts', // state, nonce and PKCE for openid-client
   ],
 
   ignorePatterns: ['bench', 'demo', '.run', 'dist', 'reports', 'coverage', '*.sqlite*'],

@@ -11,6 +11,8 @@ import { demoSecret } from './secret.js';
 import { DemoController } from './demo.controller.js';
 import { UserDirectory } from './users.js';
 import { ProfileGateway, ProfileScriptController, SessionWatchers } from './ws.gateway.js';
+import { OidcController } from './oidc.controller.js';
+import { DEMO_OIDC, startTestProvider, type DemoOidc } from './test-provider.js';
 
 export { DEMO_ONLY_INSECURE_SECRET, demoSecret } from './secret.js';
 
@@ -42,7 +44,7 @@ export interface DemoApp {
 
 @Module({})
 export class DemoModule {
-  static register(options: { secret: string; sqlitePath?: string; loginAttempts?: { limit: number; ttl: number } }): DynamicModule {
+  static register(options: { secret: string; sqlitePath?: string; loginAttempts?: { limit: number; ttl: number }; oidc: DemoOidc }): DynamicModule {
     const { limit, ttl } = options.loginAttempts ?? { limit: 5, ttl: 60_000 };
     // The profile pages' sockets, told by onEvent when their session ends (demo/ws.gateway.ts).
     const watchers = new SessionWatchers();
@@ -55,8 +57,13 @@ export class DemoModule {
         // The default (unnamed) throttler: its 429 carries the standard Retry-After header.
         ThrottlerModule.forRoot([{ limit, ttl, blockDuration: ttl, getTracker: loginTracker }]),
       ],
-      controllers: [DemoController, ProfileScriptController],
-      providers: [{ provide: UserDirectory, useFactory: () => UserDirectory.create() }, { provide: SessionWatchers, useValue: watchers }, ProfileGateway],
+      controllers: [DemoController, ProfileScriptController, OidcController],
+      providers: [
+        { provide: UserDirectory, useFactory: () => UserDirectory.create() },
+        { provide: SessionWatchers, useValue: watchers },
+        ProfileGateway,
+        { provide: DEMO_OIDC, useValue: options.oidc },
+      ],
     };
   }
 }
@@ -84,7 +91,9 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<DemoA
   const platform = options.platform ?? 'express';
   if (platform !== 'express' && platform !== 'fastify') throw new Error(`demo: unsupported platform ${String(platform)}`);
   const secret = options.secret ?? demoSecret().secret;
-  const module = DemoModule.register({ secret, sqlitePath: options.sqlitePath, loginAttempts: options.loginAttempts });
+  // "Sign in with the test provider": an OpenID Connect provider of its own, in this process.
+  const oidc = await startTestProvider();
+  const module = DemoModule.register({ secret, sqlitePath: options.sqlitePath, loginAttempts: options.loginAttempts, oidc });
   const logger = options.logger ?? (['log', 'warn', 'error'] as LogLevel[]);
   let app: INestApplication;
   if (platform === 'fastify') {
@@ -101,5 +110,6 @@ export async function createDemoApp(options: DemoAppOptions = {}): Promise<DemoA
   const port = options.port ?? 3000;
   await (options.host === undefined ? app.listen(port) : app.listen(port, options.host));
   const actual = (app.getHttpServer().address() as AddressInfo).port;
-  return { app, port: actual, url: `http://localhost:${actual}`, close: () => app.close() };
+  oidc.appUrl = `http://localhost:${actual}`;
+  return { app, port: actual, url: oidc.appUrl, close: () => app.close().finally(() => oidc.close()) };
 }

@@ -60,7 +60,12 @@ ${p.user ? `<p>You are already signed in as ${escapeHtml(p.user.name)}; logging 
   <label><input name="remember" type="checkbox" value="on"> Remember me (a persistent cookie, up to the session's absolute lifetime)</label>
   <button type="submit">Log in</button>
 </form>
-<p>Demo accounts (this is a demo; never print credentials in a real application):</p><ul>${accounts}</ul>`);
+<p>Demo accounts (this is a demo; never print credentials in a real application):</p><ul>${accounts}</ul>
+<h2>Or</h2>
+<p><a href="/auth/oidc" role="button">Sign in with the test provider</a></p>
+<p>The test provider is an OpenID Connect provider running inside this demo (oauth2-mock-server): it signs
+anybody in, without a password, as the same user. The sign-in's state, nonce and PKCE verifier are kept in
+the session and checked once when the provider sends you back.</p>`);
 }
 
 const when = (d: Date): string => `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`;

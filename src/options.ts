@@ -3,6 +3,19 @@ import { isCookieSessionStore, type CookieSessionStore } from './stores/cookie.s
 import type { SessionEvent } from './session/events.js';
 import { SessionOptionsError } from './errors.js';
 
+/**
+ * The logged-in user as `resolveUser` loads it and `@CurrentUser()` gives it. Declare its shape once:
+ *
+ *   declare module 'nestjs-lazy-session' {
+ *     interface SessionUser { id: string; name: string }
+ *   }
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface SessionUser {}
+
+/** Loads a user by the session's user id; null or undefined when there is no such user (any more). */
+export type ResolveUser = (userId: string) => SessionUser | null | undefined | Promise<SessionUser | null | undefined>;
+
 /** The session cookie's attributes; the defaults are the strictest a browser app works with. */
 export interface SessionCookieOptions {
   /**
@@ -118,6 +131,13 @@ export interface SessionModuleOptions {
    * resolve them dynamically (moduleRef.get).
    */
   trackRequests?: boolean;
+  /**
+   * Loads the logged-in user for `@CurrentUser()`: called with the session's user id only when a
+   * handler asks for the user, at most once per request (and user), never for an anonymous session.
+   * Default none: `@CurrentUser()` then fails with SessionOptionsError. An error it throws fails the
+   * request as the handler's own would.
+   */
+  resolveUser?: ResolveUser;
 }
 
 /** Options after defaults and validation: every field set, computed once at start-up. */
@@ -136,6 +156,7 @@ export interface ResolvedSessionOptions {
   pruneInterval: number;
   sqlitePath: string;
   trackRequests?: boolean;
+  resolveUser?: ResolveUser;
 }
 
 const MINUTE = 60_000;
@@ -229,6 +250,7 @@ export function resolveSessionOptions(options: SessionModuleOptions | undefined)
   } else fail(`option 'csrf' must be a boolean or { allowedOrigins }`);
 
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') fail(`option 'onEvent' must be a function`);
+  if (options.resolveUser !== undefined && typeof options.resolveUser !== 'function') fail(`option 'resolveUser' must be a function (userId) => user`);
   checkStore(options.store, options.maxSessionsPerUser !== undefined);
 
   return {
@@ -246,5 +268,6 @@ export function resolveSessionOptions(options: SessionModuleOptions | undefined)
     pruneInterval,
     sqlitePath: options.sqlitePath ?? 'sessions.sqlite',
     trackRequests: options.trackRequests === undefined ? undefined : options.trackRequests === true,
+    resolveUser: options.resolveUser,
   };
 }

@@ -107,6 +107,12 @@ const ALLOWED: Record<string, { any: string[]; typeOnly?: string[] }> = {
   constants: { any: [] },
   // nestjs-lazy-session/testing: the store conformance suite, written against the store contract only.
   testing: { any: ['stores'] },
+  // OAuth 2.0 / OpenID Connect authorization requests kept in a session: through the public handle only.
+  oauth: { any: ['errors'], typeOnly: ['session'] },
+  // nestjs-lazy-session/passport: Passport's login guard and passport-oauth2's state store, over the above.
+  passport: { any: ['oauth', 'nest', 'request', 'http', 'errors'], typeOnly: ['session'] },
+  // The express-session-shaped req.session, opted into per route (middleware or guard).
+  compat: { any: ['nest', 'request', 'http', 'errors'], typeOnly: ['session'] },
 };
 /** The package's entries: they only re-export, from anywhere. */
 const ENTRIES = new Set(['index', 'typeorm']);

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const rootDir = () => root;
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
@@ -60,9 +61,9 @@ describe('packaging', () => {
       // "default" rather than "import": Node 20.19+ can require() the ES modules, so CommonJS apps load them too.
       expect(Object.keys(conditions as object)).toEqual(['types', 'default']);
     }
-    expect(Object.keys(pkg.exports)).toEqual(['.', './typeorm', './testing', './package.json']);
+    expect(Object.keys(pkg.exports)).toEqual(['.', './typeorm', './testing', './passport', './package.json']);
     // TypeScript's older `moduleResolution: node` finds the subpaths through typesVersions.
-    expect(pkg.typesVersions['*']).toEqual({ typeorm: ['./dist/typeorm.d.ts'], testing: ['./dist/testing.d.ts'] });
+    expect(pkg.typesVersions['*']).toEqual({ typeorm: ['./dist/typeorm.d.ts'], testing: ['./dist/testing.d.ts'], passport: ['./dist/passport.d.ts'] });
   });
 
   it('loads typeorm only in the ./typeorm entry and in the default store, never from the root statically', () => {
@@ -87,15 +88,19 @@ describe('packaging', () => {
    */
   const CONTRACT = [
     'Authenticated',
+    'AuthorizationStateError',
     'CookieSessionStore',
     'CreateSessionsTable1764000000000',
     'CurrentSession',
+    'CurrentUser',
     'MemorySessionStore',
     'Public',
     'RedisSessionStore',
     'SESSION_STORE',
     'Session',
     'SessionAuthGuard',
+    'SessionCompatGuard',
+    'SessionCompatMiddleware',
     'SessionDataTooLargeError',
     'SessionError',
     'SessionInterceptor',
@@ -111,6 +116,8 @@ describe('packaging', () => {
     'TypeOrmSessionStore',
     'UpgradeSessionsTable1765000000000',
     'UserId',
+    'finishAuthorization',
+    'startAuthorization',
   ];
   /** `nestjs-lazy-session/typeorm`: the entities (typeorm's decorators run at import), the migrations, the store. */
   const TYPEORM_CONTRACT = ['CreateSessionsTable1764000000000', 'MySqlSessionEntity', 'SessionEntity', 'TypeOrmSessionStore', 'UpgradeSessionsTable1765000000000'];
@@ -125,6 +132,56 @@ describe('packaging', () => {
     const typeorm = await import('../src/typeorm.js');
     expect(Object.keys(typeorm).sort()).toEqual(TYPEORM_CONTRACT);
   });
+
+  /** `nestjs-lazy-session/passport`: the login guard (it extends @nestjs/passport's AuthGuard) and passport-oauth2's state store. */
+  const PASSPORT_CONTRACT = ['PassportLogin', 'SessionStateStore'];
+
+  it('the passport entry exports exactly its contract list', async () => {
+    const entry = await import('../src/passport.js');
+    expect(Object.keys(entry).sort()).toEqual(PASSPORT_CONTRACT);
+  });
+
+  /** The packages of Passport and OpenID Connect: an application that does not use them never loads them. */
+  const AUTH_PACKAGES = ['passport', '@nestjs/passport', 'passport-local', 'passport-oauth2', 'openid-client', 'oauth4webapi', 'oauth2-mock-server', 'connect-flash', 'express-session'];
+
+  it('keeps Passport, passport-oauth2 and openid-client optional peers', () => {
+    for (const name of ['passport', '@nestjs/passport', 'passport-oauth2', 'openid-client']) {
+      expect(pkg.peerDependencies[name]).toBeDefined();
+      expect(pkg.peerDependenciesMeta[name]).toEqual({ optional: true });
+    }
+  });
+
+  it('the root entry loads no Passport or OpenID Connect package, statically or by import(); only the passport entry loads @nestjs/passport', () => {
+    const root = runtimeGraph('src/index.ts');
+    expect(root.packages.filter((p) => AUTH_PACKAGES.includes(p))).toEqual([]);
+    expect(root.files.filter((f) => f.startsWith('src/passport'))).toEqual([]);
+    const dynamic = sources(join(rootDir(), 'src')).filter((f) => new RegExp(`import\\(\\s*'(${AUTH_PACKAGES.join('|')})'`).test(readFileSync(f, 'utf8')));
+    expect(dynamic).toEqual([]);
+    const passportEntry = runtimeGraph('src/passport.ts');
+    expect(passportEntry.packages.filter((p) => AUTH_PACKAGES.includes(p))).toEqual(['@nestjs/passport']);
+  });
+
+  it('an application without Passport or openid-client, run in a Node process of its own, never loads them', () => {
+    // The root entry's whole module graph, loaded by Node itself; a resolve hook records every package asked for.
+    const hook = `
+      export async function resolve(specifier, context, next) {
+        if (!specifier.startsWith('.') && !specifier.startsWith('node:') && !specifier.startsWith('file:')) process.send?.(specifier) ?? console.log('PKG ' + specifier);
+        return next(specifier, context);
+      }`;
+    const script = `
+      import { register } from 'node:module';
+      register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}), import.meta.url);
+      const api = await import(${JSON.stringify(pathToFileURL(join(rootDir(), '.run', 'src', 'index.js')).href)});
+      console.log('LOADED ' + Object.keys(api).length);`;
+    const build = spawnSync(process.execPath, [join(rootDir(), 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(rootDir(), 'tsconfig.run.json')], { encoding: 'utf8' });
+    expect(build.status).toBe(0);
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: rootDir(), encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/LOADED \d+/);
+    const loaded = [...run.stdout.matchAll(/^PKG (.+)$/gm)].map((m) => m[1].replace(/^(@[^/]+\/[^/]+|[^/]+).*$/, '$1'));
+    expect(loaded).toContain('@nestjs/common');
+    expect(loaded.filter((p) => AUTH_PACKAGES.includes(p))).toEqual([]);
+  }, 120_000);
 
   /** `nestjs-lazy-session/testing`: the store conformance suite. */
   const TESTING_CONTRACT = ['describeSessionStore'];

@@ -90,7 +90,7 @@ const options: ts.CompilerOptions = {
   skipLibCheck: true,
   noEmit: true,
   types: ['node'],
-  paths: { 'nestjs-lazy-session': [join(root, 'src/index.ts')], 'nestjs-lazy-session/typeorm': [join(root, 'src/typeorm.ts')], 'nestjs-lazy-session/testing': [join(root, 'src/testing.ts')] },
+  paths: { 'nestjs-lazy-session': [join(root, 'src/index.ts')], 'nestjs-lazy-session/typeorm': [join(root, 'src/typeorm.ts')], 'nestjs-lazy-session/testing': [join(root, 'src/testing.ts')], 'nestjs-lazy-session/passport': [join(root, 'src/passport.ts')] },
 };
 
 /** Type-checks these blocks together with the app's files; messages point at README lines. */

@@ -1,8 +1,8 @@
 import { applyDecorators, createParamDecorator, SetMetadata, UseGuards, type ExecutionContext } from '@nestjs/common';
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
-import { SessionOptionsError } from '../errors.js';
+import { SessionNotInRequestError, SessionOptionsError } from '../errors.js';
 import { SessionAuthGuard, type AuthenticatedOptions } from './guard.js';
-import { sessionOfExecution } from './execution.js';
+import { contextOfExecution, sessionOfExecution } from './execution.js';
 import type { SessionKey } from '../session/handle.js';
 
 /** Parameter: the request's lazy session handle. Nothing is loaded until a method is called. */
@@ -15,6 +15,17 @@ export const SessionValue: (key: SessionKey) => ParameterDecorator = createParam
 
 /** Parameter: the logged-in user's id, or undefined. */
 export const UserId = createParamDecorator((_: unknown, ctx: ExecutionContext) => sessionOfExecution(ctx).getUserId());
+
+/**
+ * Parameter: the logged-in user as the `resolveUser` option loads it, or undefined when nobody is
+ * logged in (or resolveUser found nobody). Loaded only for the handlers that ask, at most once per
+ * request; type it `SessionUser | undefined` (declare SessionUser's shape in the module augmentation).
+ */
+export const CurrentUser = createParamDecorator((_: unknown, ctx: ExecutionContext) => {
+  const context = contextOfExecution(ctx);
+  if (!context) throw new SessionNotInRequestError();
+  return context.user();
+});
 
 /** Method or class: 401 unless the session has a user (and, with maxAuthAge, a recent enough login). */
 export function Authenticated(options: AuthenticatedOptions = {}): MethodDecorator & ClassDecorator {

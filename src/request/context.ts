@@ -3,7 +3,8 @@ import { LazySession } from '../session/handle.js';
 import type { SessionRuntime } from '../session/runtime.js';
 import type { HeldRequest, SessionHttpAdapter } from '../http/http.adapter.js';
 import type { SessionRequestIO } from '../session/request-io.js';
-import { SessionNotInRequestError } from '../errors.js';
+import { SessionNotInRequestError, SessionOptionsError } from '../errors.js';
+import type { SessionUser } from '../options.js';
 
 /**
  * What the middleware records for one request: the platform's request and response, and the
@@ -11,6 +12,10 @@ import { SessionNotInRequestError } from '../errors.js';
  */
 export class RequestContext implements HeldRequest, SessionRequestIO {
   private handle: LazySession | undefined = undefined;
+  /** The user loaded for this request, with the id it was loaded for (a login or logout in the request changes it). */
+  private loaded: { userId: string; user: Promise<SessionUser | undefined> } | undefined = undefined;
+  /** Work that must run before the session is stored: the express-session-compatible view's writes. */
+  private flushes: ((status: number) => Promise<void>)[] | undefined = undefined;
   /** The platform's request and response as guards and handlers see them, and the adapter for them. */
   constructor(readonly rt: SessionRuntime, readonly http: SessionHttpAdapter, readonly req: unknown, readonly res: unknown) {}
 
@@ -19,9 +24,42 @@ export class RequestContext implements HeldRequest, SessionRequestIO {
     return (this.handle ??= new LazySession(this.rt, this));
   }
 
+  /**
+   * The logged-in user, loaded by the `resolveUser` option: once per request and user however many
+   * ask, not at all for an anonymous session. The memo is per user id, so a login or logout earlier in
+   * the request is never answered with the user from before it.
+   */
+  async user(): Promise<SessionUser | undefined> {
+    const resolve = this.rt.options.resolveUser;
+    if (!resolve) throw new SessionOptionsError("@CurrentUser() needs the 'resolveUser' option: SessionModule.forRoot({ resolveUser: (userId) => ... })");
+    const userId = await this.session.getUserId();
+    if (userId === undefined) return undefined;
+    if (this.loaded?.userId !== userId) {
+      this.loaded = { userId, user: Promise.resolve(userId).then(resolve).then((u) => u ?? undefined) };
+    }
+    return this.loaded.user;
+  }
+
+  /**
+   * Runs `flush` when the response is about to be sent, before the session is stored (and not for a
+   * 5xx). On Express the adapter's hold wraps the session's own, so this one runs first; on Fastify
+   * the onSend hook calls beforeSend(). `flush` must be idempotent: a platform that did both would
+   * run it twice.
+   */
+  beforeCommit(flush: (status: number) => Promise<void>): void {
+    (this.flushes ??= []).push(flush);
+    this.http.holdResponse(this.res, (status) => (status < 500 ? flush(status) : undefined));
+  }
+
   /** Stores what the request changed, unless it ends in a 5xx; nothing to do for an unused session. */
   beforeSend(status: number): Promise<void> | undefined {
-    return status < 500 ? this.handle?.commit() : undefined;
+    if (status >= 500) return undefined;
+    if (this.flushes) return this.flushAll(status).then(() => this.handle?.commit());
+    return this.handle?.commit();
+  }
+
+  private async flushAll(status: number): Promise<void> {
+    for (const flush of this.flushes ?? []) await flush(status);
   }
 }
 

@@ -170,6 +170,12 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     this.state.logIn({ userId, authAt: Date.now(), remember: options.remember === true });
   }
 
+  /** The keys the session holds, for the express-session-compatible view (src/compat/), which copies them all. */
+  async keys(): Promise<string[]> {
+    await this.load();
+    return Object.keys(this.state.data);
+  }
+
   async getUserId(): Promise<string | undefined> {
     return (await this.authInfo()).userId;
   }
