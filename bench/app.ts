@@ -26,11 +26,12 @@
  */
 import 'reflect-metadata';
 import { createServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  Controller, Get, HttpCode, Injectable, Module, Post, Req, RequestMethod,
+  Controller, Get, HttpCode, Injectable, Module, Post, Query, Req, RequestMethod,
   type CallHandler, type DynamicModule, type ExecutionContext, type INestApplication, type MiddlewareConsumer, type NestInterceptor, type NestMiddleware, type NestModule, type Type,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
@@ -133,7 +134,8 @@ function dataSourceOptions(db: Backend, file: string, entities: DataSourceOption
   switch (db) {
     case 'sqlite': {
       mkdirSync(DATA_DIR, { recursive: true });
-      const database = join(DATA_DIR, `${file}.sqlite`);
+      // One file per app process (apps of a round run side by side): the port tells them apart.
+      const database = join(DATA_DIR, `${file}-${process.env.BENCH_PORT ?? '0'}.sqlite`);
       for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
       if (defaults) return { type: 'better-sqlite3', database, entities, ...logging };
       // The settings of the module's default store (session.default-store.ts), for both stacks.
@@ -220,9 +222,13 @@ class LazyController {
     return { ok: true };
   }
 
+  /** `?bytes=N`: the session also holds N bytes of other data (the size sweep), in one key /me never reads. */
   @Post('setup')
   @HttpCode(200)
-  async setup(@Session() s: SessionHandle) {
+  async setup(@Session() s: SessionHandle, @Query('bytes') bytes?: string) {
+    const size = Math.min(Number(bytes) || 0, 1 << 20);
+    // Random text: a repeated character would compress to nothing in PostgreSQL's TOAST.
+    if (size > 0) await s.set('pad', randomBytes(size).toString('base64url').slice(0, size));
     await s.set('n', 0);
     return { ok: true };
   }

@@ -60,26 +60,34 @@ const TASKSET = hasTaskset();
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Every mode, in the order a round measures them on each route: the two sides of every ratio are
+ * neighbours (ours next to theirs, `none` amid the stores whose `GET /public` it is compared with),
+ * so they run seconds apart; every other round runs the order backwards.
+ */
 export const ALL_MODES = [
   // Express
-  'none',
-  'lazy-sqlite',
   'lazy-postgres',
-  'lazy-mariadb',
-  'lazy-redis',
-  ...(hasCookieStore ? ['lazy-cookie'] : []),
-  'lazy-sqlite-current',
+  'express-session-typeorm-postgres',
+  'lazy-sqlite',
   'express-session-typeorm-sqlite',
   'express-session-typeorm-sqlite-defaults',
-  'express-session-typeorm-postgres',
+  'none',
+  'lazy-sqlite-current',
+  'lazy-redis',
   'express-session-redis',
+  'lazy-mariadb',
+  ...(hasCookieStore ? ['lazy-cookie'] : []),
   // Fastify
-  'none-fastify',
-  'lazy-fastify-sqlite',
   'lazy-fastify-postgres',
   'fastify-session-typeorm-postgres',
+  'none-fastify',
+  'lazy-fastify-sqlite',
   'fastify-session-redis',
 ];
+/** Session sizes of the size sweep (bytes of data besides the counter), and the stores it covers. */
+const SWEEP_MODES = ['lazy-sqlite', 'lazy-postgres', 'lazy-redis'];
+const SWEEP_ROUTES: Route[] = ['me', 'cart'];
 const ROUTES = {
   public: { method: 'GET', path: '/public' },
   me: { method: 'GET', path: '/me' },
@@ -91,14 +99,15 @@ type Shape = 'per-connection' | 'one-session';
 const BOTH: Shape[] = ['per-connection', 'one-session'];
 
 /** The comparisons that BENCH_FOCUS can run alone: what each needs, nothing more. */
-const FOCUS: Record<string, { modes: string[]; routes: Route[]; shapes: Shape[] }> = {
+const FOCUS: Record<string, { modes: string[]; routes: Route[]; shapes: Shape[]; sweep?: boolean }> = {
   public: { modes: ['none', 'lazy-sqlite', 'lazy-postgres', 'lazy-redis'], routes: ['public'], shapes: ['per-connection'] },
   'public-fastify': { modes: ['none-fastify', 'lazy-fastify-sqlite', 'lazy-fastify-postgres'], routes: ['public'], shapes: ['per-connection'] },
-  postgres: { modes: ['lazy-postgres', 'express-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: BOTH },
-  'postgres-fastify': { modes: ['lazy-fastify-postgres', 'fastify-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: BOTH },
-  sqlite: { modes: ['lazy-sqlite', 'express-session-typeorm-sqlite', 'express-session-typeorm-sqlite-defaults'], routes: ['me', 'cart'], shapes: BOTH },
-  redis: { modes: ['lazy-redis', 'express-session-redis'], routes: ['me', 'cart'], shapes: BOTH },
-  current: { modes: ['none', 'lazy-sqlite', 'lazy-sqlite-current'], routes: ['public', 'me', 'cart'], shapes: ['per-connection'] },
+  postgres: { modes: ['lazy-postgres', 'express-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: ['one-session'] },
+  'postgres-fastify': { modes: ['lazy-fastify-postgres', 'fastify-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: ['one-session'] },
+  sqlite: { modes: ['lazy-sqlite', 'express-session-typeorm-sqlite', 'express-session-typeorm-sqlite-defaults'], routes: ['me', 'cart'], shapes: ['one-session'] },
+  redis: { modes: ['lazy-redis', 'express-session-redis'], routes: ['me', 'cart'], shapes: ['one-session'] },
+  current: { modes: ['none', 'lazy-sqlite', 'lazy-sqlite-current'], routes: ['public', 'me', 'cart'], shapes: ['one-session'] },
+  sizes: { modes: [], routes: [], shapes: [], sweep: true },
 };
 
 interface Stats {
@@ -112,6 +121,8 @@ interface Stats {
 export interface RunResult {
   /** 1-based: which interleaved round this run belongs to. */
   round: number;
+  /** Size sweep only: bytes of session data besides the counter. */
+  bytes?: number;
   mode: string;
   route: Route;
   shape: Shape;
@@ -134,30 +145,44 @@ const env = (k: string, d: string) => process.env[k] ?? d;
 const list = (k: string, d: string[]) => (process.env[k] ? process.env[k]!.split(',').map((s) => s.trim()).filter(Boolean) : d);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const SECONDS = Number(env('BENCH_SECONDS', '2'));
+const SECONDS = Number(env('BENCH_SECONDS', '3'));
 const ROUNDS = Math.max(1, Math.floor(Number(env('BENCH_ROUNDS', '3'))));
-const WARMUP = Number(env('BENCH_WARMUP', '1'));
-const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '16'));
+const WARMUP = Number(env('BENCH_WARMUP', '0.5'));
+/** Added to the warm-up of a process's first run: its JIT and pools start cold. */
+const FIRST_WARMUP = Number(env('BENCH_FIRST_WARMUP', '1.5'));
+const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '10'));
+const SIZES = list('BENCH_SIZES', ['1000', '16000', '64000']).map(Number);
 const PORT = 3700;
-const ADMIN = PORT + 1;
-const BASE = `http://127.0.0.1:${PORT}`;
 
 // ---------------------------------------------------------------------------------------------
-// The app child
+// The app children: every mode of a round runs in its own process, all started before the round's
+// first run (each on its own pair of ports), so that the two sides of a ratio can run back to back.
 
-async function startApp(mode: string): Promise<ChildProcess> {
+interface App {
+  mode: string;
+  child: ChildProcess;
+  base: string;
+  admin: number;
+  /** Runs done: the first run of a process warms it up longer (JIT, pools). */
+  runs: number;
+}
+
+async function startApp(mode: string, slot: number): Promise<App> {
   const appJs = join(here, 'app.js');
+  const port = PORT + 2 * slot;
+  const app = { mode, base: `http://127.0.0.1:${port}`, admin: port + 1, runs: 0 } as App;
   const args = [process.execPath, ...(process.env.BENCH_APP_NODE_OPTIONS ? process.env.BENCH_APP_NODE_OPTIONS.split(' ') : []), appJs, mode];
   const [cmd, ...rest] = TASKSET && availableParallelism() >= 2 ? ['taskset', '-c', '1', ...args] : args;
-  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_PORT: String(PORT), BENCH_ADMIN_PORT: String(ADMIN) }, cwd: root });
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_PORT: String(port), BENCH_ADMIN_PORT: String(app.admin) }, cwd: root });
+  app.child = child;
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`bench app '${mode}' exited with ${child.exitCode}: ${out}`);
     try {
-      await stats();
-      return child;
+      await stats(app);
+      return app;
     } catch {
       await sleep(100);
     }
@@ -166,7 +191,8 @@ async function startApp(mode: string): Promise<ChildProcess> {
   throw new Error(`bench app '${mode}' did not start: ${out}`);
 }
 
-async function stopApp(child: ChildProcess): Promise<void> {
+async function stopApp(app: App): Promise<void> {
+  const child = app.child;
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
@@ -174,8 +200,8 @@ async function stopApp(child: ChildProcess): Promise<void> {
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
-async function stats(): Promise<Stats> {
-  const res = await fetch(`http://127.0.0.1:${ADMIN}/stats`);
+async function stats(app: App): Promise<Stats> {
+  const res = await fetch(`http://127.0.0.1:${app.admin}/stats`);
   return (await res.json()) as Stats;
 }
 
@@ -196,11 +222,11 @@ function sessionCookieFrom(headers: Record<string, unknown>): string | undefined
   return undefined;
 }
 
-/** n fresh sessions through POST /setup (not measured). */
-async function createSessions(n: number): Promise<string[]> {
+/** n fresh sessions through POST /setup (not measured), each with `bytes` of data besides the counter. */
+async function createSessions(app: App, n: number, bytes = 0): Promise<string[]> {
   const cookies: string[] = [];
   for (let i = 0; i < n; i++) {
-    const res = await fetch(`${BASE}/setup`, { method: 'POST' });
+    const res = await fetch(`${app.base}/setup${bytes ? `?bytes=${bytes}` : ''}`, { method: 'POST' });
     await res.arrayBuffer();
     // No sessions in this mode (none): send a cookie of the same size anyway, as a browser would.
     if (res.status === 404) {
@@ -223,7 +249,7 @@ async function createSessions(n: number): Promise<string[]> {
  * ('one-session': many tabs of one browser). A Set-Cookie in a response (login rotates the id)
  * updates the jar, as a browser would.
  */
-async function load(route: Route, shape: Shape, pool: string[], seconds: number): Promise<autocannon.Result> {
+async function load(app: App, route: Route, shape: Shape, pool: string[], seconds: number): Promise<autocannon.Result> {
   const shared = { cookie: '' };
   let next = 0;
   const { method, path } = ROUTES[route];
@@ -242,7 +268,7 @@ async function load(route: Route, shape: Shape, pool: string[], seconds: number)
       if (cookie) (shape === 'one-session' ? shared : this.jar).cookie = cookie;
     },
   };
-  return autocannon({ url: BASE, connections: CONNECTIONS, duration: seconds, requests: [request as unknown as autocannon.Request] });
+  return autocannon({ url: app.base, connections: CONNECTIONS, duration: seconds, requests: [request as unknown as autocannon.Request] });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,16 +295,18 @@ async function redisCalls(): Promise<{ total: number; info: number } | undefined
 
 // ---------------------------------------------------------------------------------------------
 
-async function measure(mode: string, route: Route, shape: Shape, round: number): Promise<RunResult> {
+async function measure(app: App, route: Route, shape: Shape, round: number, bytes?: number): Promise<RunResult> {
+  const mode = app.mode;
   const sessions = shape === 'per-connection' ? CONNECTIONS : 1;
-  if (WARMUP > 0) await load(route, shape, await createSessions(sessions), WARMUP);
-  const pool = await createSessions(sessions);
+  const warmup = app.runs++ === 0 ? WARMUP + FIRST_WARMUP : WARMUP;
+  if (warmup > 0) await load(app, route, shape, await createSessions(app, sessions, bytes), warmup);
+  const pool = await createSessions(app, sessions, bytes);
   const opsKind = opsKindOf(mode);
   const isRedis = opsKind === 'redis';
   const r0 = isRedis ? await redisCalls() : undefined;
-  const s0 = await stats();
-  const result = await load(route, shape, pool, SECONDS);
-  const s1 = await stats();
+  const s0 = await stats(app);
+  const result = await load(app, route, shape, pool, SECONDS);
+  const s1 = await stats(app);
   const r1 = isRedis ? await redisCalls() : undefined;
   const requests = result.requests.total;
   const per = (n: number) => (requests > 0 ? n / requests : NaN);
@@ -295,6 +323,7 @@ async function measure(mode: string, route: Route, shape: Shape, round: number):
     mode,
     route,
     shape,
+    ...(bytes !== undefined ? { bytes } : {}),
     requests,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
@@ -326,16 +355,57 @@ function runsOf(mode: string, routes: Route[], shapes: Shape[], shapesGiven: boo
   return out;
 }
 
-/** BENCH_FOCUS, or the full selection; explicit BENCH_MODES/ROUTES/SHAPES win over either. */
-function selection(): { modes: string[]; routes: Route[]; shapes: Shape[]; shapesGiven: boolean; focus: string[] } {
+interface Selection {
+  modes: string[];
+  routes: Route[];
+  shapes: Shape[];
+  shapesGiven: boolean;
+  focus: string[];
+  /** The size sweep's stores (none: no sweep). */
+  sweep: string[];
+}
+
+/**
+ * BENCH_FOCUS, or the full selection; explicit BENCH_MODES/ROUTES/SHAPES win over either. The full
+ * selection measures `/me` and `/cart` with one session shared by every connection (the issue's
+ * shape: tabs of one browser); BENCH_SHAPES=per-connection,one-session adds the other one.
+ */
+function selection(): Selection {
   const focus = list('BENCH_FOCUS', []);
   const unknown = focus.filter((f) => !FOCUS[f]);
   if (unknown.length) throw new Error(`BENCH_FOCUS: unknown ${unknown.join(', ')}; choose among ${Object.keys(FOCUS).join(', ')}`);
   const union = <T>(pick: (f: (typeof FOCUS)[string]) => T[]): T[] => [...new Set(focus.flatMap((f) => pick(FOCUS[f])))];
   const modes = list('BENCH_MODES', focus.length ? union((f) => f.modes) : ALL_MODES);
   const routes = list('BENCH_ROUTES', focus.length ? union((f) => f.routes) : ['public', 'me', 'cart']) as Route[];
-  const shapes = list('BENCH_SHAPES', focus.length ? union((f) => f.shapes) : BOTH) as Shape[];
-  return { modes, routes, shapes, shapesGiven: process.env.BENCH_SHAPES !== undefined || focus.length > 0, focus };
+  const shapes = list('BENCH_SHAPES', focus.length ? union((f) => f.shapes) : ['per-connection', 'one-session']) as Shape[];
+  const shapesGiven = process.env.BENCH_SHAPES !== undefined || focus.length > 0;
+  // Full run: /public per-connection (no session is read), /me and /cart one-session.
+  const fullShapes = !shapesGiven;
+  const sweep = process.env.BENCH_SWEEP === '0' ? [] : focus.length === 0 || focus.some((f) => FOCUS[f].sweep) ? SWEEP_MODES : [];
+  return { modes, routes, shapes: fullShapes ? ['one-session'] : shapes, shapesGiven: !fullShapes || shapesGiven, focus, sweep };
+}
+
+interface Step {
+  mode: string;
+  route: Route;
+  shape: Shape;
+  bytes?: number;
+}
+
+/**
+ * A round's runs, route by route (and size by size in the sweep), each route's modes in ALL_MODES
+ * order, so that the sides of every ratio are neighbours; odd rounds forwards, even ones backwards.
+ */
+function plan(sel: Selection, round: number): Step[] {
+  const steps: Step[] = [];
+  const order = ALL_MODES.filter((m) => sel.modes.includes(m)).concat(sel.modes.filter((m) => !ALL_MODES.includes(m)));
+  const keys: Array<[Route, Shape]> = [];
+  for (const route of sel.routes) for (const shape of [...sel.shapes, 'per-connection' as Shape]) if (!keys.some(([r, s]) => r === route && s === shape)) keys.push([route, shape]);
+  for (const [route, shape] of keys) {
+    for (const mode of order) if (runsOf(mode, sel.routes, sel.shapes, sel.shapesGiven).some(([r, s]) => r === route && s === shape)) steps.push({ mode, route, shape });
+  }
+  for (const route of SWEEP_ROUTES) for (const bytes of SIZES) for (const mode of sel.sweep) steps.push({ mode, route, shape: 'one-session', bytes });
+  return round % 2 === 1 ? steps : steps.reverse();
 }
 
 /** Other load on the machine: /proc/loadavg, and each core's busy share over `ms` while the bench is idle. */
@@ -367,46 +437,53 @@ async function hostLoad(ms = 1000): Promise<HostLoad | undefined> {
 }
 
 async function main(): Promise<void> {
-  const { modes, routes, shapes, shapesGiven, focus } = selection();
+  const sel = selection();
+  const { modes, focus } = sel;
   const before = await hostLoad();
   const started = Date.now();
   const results: RunResult[] = [];
   const loads: string[] = [];
   console.log(
-    `bench: ${modes.length} modes × ${ROUNDS} interleaved rounds, ${SECONDS}s runs (+${WARMUP}s warm-up), ${CONNECTIONS} connections, pinned: ${TASKSET && process.env.BENCH_PINNED === '1'}` +
-      (focus.length ? `, focus ${focus.join(', ')}` : ''),
+    `bench: ${modes.length} modes × ${ROUNDS} interleaved rounds, ${SECONDS}s runs (+${WARMUP}s warm-up, +${FIRST_WARMUP}s on a process's first run), ${CONNECTIONS} connections, pinned: ${TASKSET && process.env.BENCH_PINNED === '1'}` +
+      (focus.length ? `, focus ${focus.join(', ')}` : '') + (sel.sweep.length ? `, size sweep ${SIZES.join('/')} B on ${sel.sweep.join(', ')}` : ''),
   );
   if (before) console.log(`host before: loadavg ${before.loadavg}, per-core busy ${before.busy.map((b) => `${(b * 100).toFixed(0)}%`).join(' ')}`);
   for (let round = 1; round <= ROUNDS; round++) {
-    // Every other round backwards: a drift of the machine's speed during the run favours no mode.
-    for (const mode of round % 2 === 1 ? modes : [...modes].reverse()) {
-      const child = await startApp(mode);
-      try {
-        for (const [route, shape] of runsOf(mode, routes, shapes, shapesGiven)) {
-          const r = await measure(mode, route, shape, round);
-          results.push(r);
-          const ops = r.opsKind === '-' ? '' : `${r.opsKind} ${r.opsPerReq.toFixed(2)}/req` + (r.serverRedisPerReq !== undefined ? ` (server ${r.serverRedisPerReq.toFixed(2)})` : '');
-          console.log(
-            `r${round} ${mode.padEnd(34)} ${route.padEnd(7)} ${shape.padEnd(15)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms  ` +
-              `cpu ${r.cpuUsPerReq.toFixed(0).padStart(5)} µs/req  ${ops}` +
-              (r.non2xx || r.errors ? `  non2xx ${r.non2xx} errors ${r.errors}` : ''),
-          );
-        }
-      } finally {
-        await stopApp(child);
+    const steps = plan(sel, round);
+    // Fresh processes every round: two processes of one mode differ, and the spread should show it.
+    const apps = new Map<string, App>();
+    try {
+      for (const mode of [...new Set(steps.map((x) => x.mode))]) apps.set(mode, await startApp(mode, apps.size));
+      for (const step of steps) {
+        const r = await measure(apps.get(step.mode)!, step.route, step.shape, round, step.bytes);
+        results.push(r);
+        const ops = r.opsKind === '-' ? '' : `${r.opsKind} ${r.opsPerReq.toFixed(2)}/req` + (r.serverRedisPerReq !== undefined ? ` (server ${r.serverRedisPerReq.toFixed(2)})` : '');
+        console.log(
+          `r${round} ${step.mode.padEnd(34)} ${(step.route + (step.bytes ? ` ${step.bytes / 1000}kB` : '')).padEnd(9)} ${step.shape.padEnd(15)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms  ` +
+            `cpu ${r.cpuUsPerReq.toFixed(0).padStart(5)} µs/req  ${ops}` +
+            (r.non2xx || r.errors ? `  non2xx ${r.non2xx} errors ${r.errors}` : ''),
+        );
       }
-      loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    } finally {
+      for (const app of apps.values()) await stopApp(app);
     }
+    loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
   }
   let micro: string | undefined;
   if (process.env.BENCH_MICRO !== '0') {
     console.log('micro-benchmark (in-process, bench/micro.ts) ...');
     micro = await runMicro();
   }
+  // ---- Redis Cluster section (bench/cluster.ts, another branch): the lead adds, at merge:
+  //   import { clusterSection } from './cluster.js';
+  //   if (process.env.BENCH_CLUSTER !== '0' && focus.length === 0) cluster = await clusterSection({ seconds: SECONDS, rounds: ROUNDS });
+  // About 2 minutes of the full run's 15 are kept for it. The report appends it as it is.
+  let cluster: string | undefined;
+  // ---- end of the Redis Cluster section
   const after = await hostLoad();
   if (after) console.log(`host after: loadavg ${after.loadavg}, per-core busy ${after.busy.map((b) => `${(b * 100).toFixed(0)}%`).join(' ')}`);
   const out = process.env.BENCH_OUT ?? join(root, 'bench', 'RESULTS.md');
-  writeFileSync(out, report(results, micro, (Date.now() - started) / 1000, { modes, routes, shapes, focus }, { before, after, loads }));
+  writeFileSync(out, report(results, [micro, cluster], (Date.now() - started) / 1000, sel, { before, after, loads }));
   writeFileSync(join(here, 'results.json'), JSON.stringify(results, null, 2));
   console.log(`wrote ${out} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
@@ -496,7 +573,9 @@ function spread(values: number[]): Spread | undefined {
 const fmtSpread = (s: Spread | undefined, d = 0, suffix = '') =>
   s === undefined ? '–' : s.n === 1 || s.min === s.max ? `${s.median.toFixed(d)}${suffix}` : `${s.median.toFixed(d)}${suffix} (${s.min.toFixed(d)}–${s.max.toFixed(d)})`;
 
-function report(results: RunResult[], micro: string | undefined, elapsed: number, sel: { modes: string[]; routes: string[]; shapes: string[]; focus: string[] }, load: LoadInfo): string {
+function report(all: RunResult[], extra: Array<string | undefined>, elapsed: number, sel: Selection, load: LoadInfo): string {
+  const results = all.filter((r) => r.bytes === undefined);
+  const sweep = all.filter((r) => r.bytes !== undefined);
   const runs = (mode: string, route: Route, shape: Shape) => results.filter((r) => r.mode === mode && r.route === route && r.shape === shape);
   const stat = (mode: string, route: Route, shape: Shape, pick: (r: RunResult) => number) => spread(runs(mode, route, shape).map(pick));
   /** A ÷ B per round (the two ran close in time), then their spread. */
@@ -515,11 +594,12 @@ function report(results: RunResult[], micro: string | undefined, elapsed: number
   lines.push('Generated by `npm run bench` (bench/run.ts); do not edit by hand.', '');
   lines.push(...machine());
   lines.push(
-    `- Settings: ${ROUNDS} interleaved rounds (every mode once per round, in alternating order, each in a fresh process); ${SECONDS} s per run after ${WARMUP} s warm-up, ${CONNECTIONS} connections, pipelining 1; app on core 1 (\`taskset -c 1\`), autocannon on core 0; total ${elapsed.toFixed(0)} s. ` +
+    `- Settings: ${ROUNDS} interleaved rounds (every run once per round; in each round every mode's app is a fresh process, all started before its first run, and each route's modes run back to back with the two sides of every ratio next to each other, forwards in odd rounds and backwards in even ones); ${SECONDS} s per run after ${WARMUP} s warm-up (${WARMUP + FIRST_WARMUP} s on a process's first run), ${CONNECTIONS} connections, pipelining 1; app on core 1 (\`taskset -c 1\`), autocannon on core 0; total ${elapsed.toFixed(0)} s. ` +
       'Every figure below is the median over the rounds with its min–max in parentheses; a ratio is taken within each round (both sides ran close together in time) and its median decides a target. ' +
       'One comparison alone, while working: `BENCH_FOCUS=public npm run bench` (see bench/run.ts for the list).',
     ...loadLine(load),
-    `- Selection: ${sel.focus.length ? `focus ${sel.focus.join(', ')}; ` : ''}modes ${sel.modes.join(', ')}; routes ${sel.routes.join(', ')}; shapes ${sel.shapes.join(', ')} (\`GET /public\` per-connection only, unless shapes are given).`,
+    `- Selection: ${sel.focus.length ? `focus ${sel.focus.join(', ')}; ` : ''}modes ${sel.modes.join(', ')}; routes ${sel.routes.join(', ')}; shapes ${sel.shapes.join(', ')} (\`GET /public\` per-connection only, unless shapes are given)` +
+      (sel.sweep.length ? `; size sweep on ${sel.sweep.join(', ')} at ${SIZES.join(', ')} bytes.` : '.'),
     '',
     'Modes: `none`/`none-fastify` are the same Nest app without sessions (the ceiling) on Express / Fastify; `lazy-<store>` and `lazy-fastify-<store>` are this module with `@Session()` in the handlers ' +
       '(stores: `TypeOrmSessionStore` on SQLite, PostgreSQL or MariaDB; `RedisSessionStore` over ioredis with `{ enableOfflineQueue: false, maxRetriesPerRequest: 1 }`; `CookieSessionStore` when this checkout exports it); ' +
@@ -697,7 +777,8 @@ function report(results: RunResult[], micro: string | undefined, elapsed: number
     if (!sel.modes.includes('lazy-cookie')) lines.push(hasCookieStore ? '`lazy-cookie` was not selected in this run.' : '`lazy-cookie` is not in this run: `CookieSessionStore` is not exported by src/index.ts in this checkout (the mode turns itself on once it is).', '');
   }
 
-  if (micro) lines.push(micro.trim(), '');
+  if (sweep.length) lines.push(...sweepSection(sweep, ratioOf));
+  for (const section of extra) if (section) lines.push(section.trim(), '');
   return lines.join('\n');
 }
 
@@ -713,4 +794,37 @@ if (TASKSET && process.env.BENCH_PINNED !== '1' && availableParallelism() >= 2) 
     console.error(err);
     process.exit(1);
   });
+}
+
+/**
+ * How cost grows with the session's size: `GET /me` reads one small key and `POST /cart` increments it
+ * in a session that also holds `bytes` of other data; each size against 1 KB in the same round.
+ */
+function sweepSection(sweep: RunResult[], ratioOf: (a: RunResult[], b: RunResult[], pick: (r: RunResult) => number) => Spread | undefined): string[] {
+  const lines = ['## How cost grows with the session\'s size', ''];
+  lines.push(
+    'Every connection on one session whose data holds, besides the counter `n`, one string key of the given size (the default `maxDataBytes` is 64 KiB, so 64 kB is about the largest session it allows). `GET /me` reads `n` only; `POST /cart` increments it. ' +
+      'Ratios are taken against the smallest size in the same round (median, min–max).',
+    '',
+    '| store | route | session data | req/s | CPU µs/req | ops/req | req/s ÷ smallest | CPU ÷ smallest |',
+    '|---|---|--:|--:|--:|--:|--:|--:|',
+  );
+  const sizes = [...new Set(sweep.map((r) => r.bytes!))].sort((a, b) => a - b);
+  const modes = [...new Set(sweep.map((r) => r.mode))];
+  for (const mode of modes) {
+    for (const route of SWEEP_ROUTES) {
+      const base = sweep.filter((r) => r.mode === mode && r.route === route && r.bytes === sizes[0]);
+      for (const bytes of sizes) {
+        const rs = sweep.filter((r) => r.mode === mode && r.route === route && r.bytes === bytes);
+        if (!rs.length) continue;
+        const ops = spread(rs.map((r) => r.opsPerReq))?.median;
+        lines.push(
+          `| ${mode} | ${ROUTES[route].method} ${ROUTES[route].path} | ${bytes >= 1000 ? `${bytes / 1000} kB` : `${bytes} B`} | ${fmtSpread(spread(rs.map((r) => r.rps)))} | ${fmtSpread(spread(rs.map((r) => r.cpuUsPerReq)))} | ` +
+            `${rs[0].opsKind === '-' ? '0' : `${fmt(ops, 2)} ${rs[0].opsKind}`} | ${fmtSpread(ratioOf(rs, base, (r) => r.rps), 2, '×')} | ${fmtSpread(ratioOf(rs, base, (r) => r.cpuUsPerReq), 2, '×')} |`,
+        );
+      }
+    }
+  }
+  lines.push('');
+  return lines;
 }
