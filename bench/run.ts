@@ -85,6 +85,8 @@ export const ALL_MODES = [
   'lazy-fastify-sqlite',
   'fastify-session-redis',
 ];
+/** Modes with no target, left out of the full run for time (BENCH_MODES brings them back). */
+const OPTIONAL_MODES = ['fastify-session-redis'];
 /** Session sizes of the size sweep (bytes of data besides the counter), and the stores it covers. */
 const SWEEP_MODES = ['lazy-sqlite', 'lazy-postgres', 'lazy-redis'];
 const SWEEP_ROUTES: Route[] = ['me', 'cart'];
@@ -123,6 +125,8 @@ export interface RunResult {
   round: number;
   /** Size sweep only: bytes of session data besides the counter. */
   bytes?: number;
+  /** Position in its round: a ratio compares a run with the nearest run of the other side. */
+  seq: number;
   mode: string;
   route: Route;
   shape: Shape;
@@ -145,7 +149,7 @@ const env = (k: string, d: string) => process.env[k] ?? d;
 const list = (k: string, d: string[]) => (process.env[k] ? process.env[k]!.split(',').map((s) => s.trim()).filter(Boolean) : d);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const SECONDS = Number(env('BENCH_SECONDS', '3'));
+const SECONDS = Number(env('BENCH_SECONDS', '2.5'));
 const ROUNDS = Math.max(1, Math.floor(Number(env('BENCH_ROUNDS', '3'))));
 const WARMUP = Number(env('BENCH_WARMUP', '0.5'));
 /** Added to the warm-up of a process's first run: its JIT and pools start cold. */
@@ -295,7 +299,7 @@ async function redisCalls(): Promise<{ total: number; info: number } | undefined
 
 // ---------------------------------------------------------------------------------------------
 
-async function measure(app: App, route: Route, shape: Shape, round: number, bytes?: number): Promise<RunResult> {
+async function measure(app: App, route: Route, shape: Shape, round: number, seq: number, bytes?: number): Promise<RunResult> {
   const mode = app.mode;
   const sessions = shape === 'per-connection' ? CONNECTIONS : 1;
   const warmup = app.runs++ === 0 ? WARMUP + FIRST_WARMUP : WARMUP;
@@ -320,6 +324,7 @@ async function measure(app: App, route: Route, shape: Shape, round: number, byte
   }
   return {
     round,
+    seq,
     mode,
     route,
     shape,
@@ -341,7 +346,9 @@ async function measure(app: App, route: Route, shape: Shape, round: number, byte
 /** Routes a mode serves: the none modes only /public, the CurrentSession variant /public, /me and /cart. */
 function routesOf(mode: string, routes: Route[]): Route[] {
   if (mode === 'none' || mode.startsWith('none-')) return routes.filter((r) => r === 'public');
-  if (mode.endsWith('-current')) return routes.filter((r) => r !== 'login');
+  if (mode.endsWith('-current')) return routes.filter((r) => r === 'public' || r === 'me');
+  // No target compares another stack's GET /public: it runs only when asked for (BENCH_MODES).
+  if (!mode.startsWith('lazy') && process.env.BENCH_MODES === undefined) return routes.filter((r) => r !== 'public');
   return routes;
 }
 
@@ -375,7 +382,7 @@ function selection(): Selection {
   const unknown = focus.filter((f) => !FOCUS[f]);
   if (unknown.length) throw new Error(`BENCH_FOCUS: unknown ${unknown.join(', ')}; choose among ${Object.keys(FOCUS).join(', ')}`);
   const union = <T>(pick: (f: (typeof FOCUS)[string]) => T[]): T[] => [...new Set(focus.flatMap((f) => pick(FOCUS[f])))];
-  const modes = list('BENCH_MODES', focus.length ? union((f) => f.modes) : ALL_MODES);
+  const modes = list('BENCH_MODES', focus.length ? union((f) => f.modes) : ALL_MODES.filter((m) => !OPTIONAL_MODES.includes(m)));
   const routes = list('BENCH_ROUTES', focus.length ? union((f) => f.routes) : ['public', 'me', 'cart']) as Route[];
   const shapes = list('BENCH_SHAPES', focus.length ? union((f) => f.shapes) : ['per-connection', 'one-session']) as Shape[];
   const shapesGiven = process.env.BENCH_SHAPES !== undefined || focus.length > 0;
@@ -383,6 +390,25 @@ function selection(): Selection {
   const fullShapes = !shapesGiven;
   const sweep = process.env.BENCH_SWEEP === '0' ? [] : focus.length === 0 || focus.some((f) => FOCUS[f].sweep) ? SWEEP_MODES : [];
   return { modes, routes, shapes: fullShapes ? ['one-session'] : shapes, shapesGiven: !fullShapes || shapesGiven, focus, sweep };
+}
+
+/**
+ * GET /public: the app without sessions (`none`, `none-fastify`) runs again after every second mode
+ * of its platform, so that every mode it is compared with runs right next to one of its runs.
+ */
+function withBaselines(modes: string[]): string[] {
+  const out: string[] = [];
+  for (const base of ['none', 'none-fastify']) {
+    if (!modes.includes(base)) continue;
+    const platform = (m: string) => m.includes('fastify');
+    const others = modes.filter((m) => m !== base && platform(m) === platform(base));
+    others.forEach((m, i) => {
+      out.push(m);
+      if (i % 2 === 0 || i === others.length - 1) out.push(base);
+    });
+    if (others.length === 0) out.push(base);
+  }
+  return out.concat(modes.filter((m) => !out.includes(m)));
 }
 
 interface Step {
@@ -402,7 +428,8 @@ function plan(sel: Selection, round: number): Step[] {
   const keys: Array<[Route, Shape]> = [];
   for (const route of sel.routes) for (const shape of [...sel.shapes, 'per-connection' as Shape]) if (!keys.some(([r, s]) => r === route && s === shape)) keys.push([route, shape]);
   for (const [route, shape] of keys) {
-    for (const mode of order) if (runsOf(mode, sel.routes, sel.shapes, sel.shapesGiven).some(([r, s]) => r === route && s === shape)) steps.push({ mode, route, shape });
+    const serving = order.filter((mode) => runsOf(mode, sel.routes, sel.shapes, sel.shapesGiven).some(([r, s]) => r === route && s === shape));
+    for (const mode of route === 'public' ? withBaselines(serving) : serving) steps.push({ mode, route, shape });
   }
   for (const route of SWEEP_ROUTES) for (const bytes of SIZES) for (const mode of sel.sweep) steps.push({ mode, route, shape: 'one-session', bytes });
   return round % 2 === 1 ? steps : steps.reverse();
@@ -454,8 +481,8 @@ async function main(): Promise<void> {
     const apps = new Map<string, App>();
     try {
       for (const mode of [...new Set(steps.map((x) => x.mode))]) apps.set(mode, await startApp(mode, apps.size));
-      for (const step of steps) {
-        const r = await measure(apps.get(step.mode)!, step.route, step.shape, round, step.bytes);
+      for (const [seq, step] of steps.entries()) {
+        const r = await measure(apps.get(step.mode)!, step.route, step.shape, round, seq, step.bytes);
         results.push(r);
         const ops = r.opsKind === '-' ? '' : `${r.opsKind} ${r.opsPerReq.toFixed(2)}/req` + (r.serverRedisPerReq !== undefined ? ` (server ${r.serverRedisPerReq.toFixed(2)})` : '');
         console.log(
@@ -493,7 +520,7 @@ function runMicro(): Promise<string> {
   const args = [process.execPath, join(here, 'micro.js'), '--markdown'];
   const [cmd, ...rest] = TASKSET && availableParallelism() >= 2 ? ['taskset', '-c', '1', ...args] : args;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
+    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env: { MICRO_ROUNDS: '3', ...process.env } });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`micro.js exited with ${code}`))));
@@ -579,11 +606,7 @@ function report(all: RunResult[], extra: Array<string | undefined>, elapsed: num
   const runs = (mode: string, route: Route, shape: Shape) => results.filter((r) => r.mode === mode && r.route === route && r.shape === shape);
   const stat = (mode: string, route: Route, shape: Shape, pick: (r: RunResult) => number) => spread(runs(mode, route, shape).map(pick));
   /** A ÷ B per round (the two ran close in time), then their spread. */
-  const ratioOf = (a: RunResult[], b: RunResult[], pick: (r: RunResult) => number) =>
-    spread(a.map((x) => {
-      const y = b.find((r) => r.round === x.round);
-      return y && pick(y) > 0 ? pick(x) / pick(y) : NaN;
-    }));
+  const ratioOf = nearestRatio;
   const rpsRatio = (a: string, b: string, route: Route, shape: Shape) => ratioOf(runs(a, route, shape), runs(b, route, shape), (r) => r.rps);
   const cpuRatio = (a: string, b: string, route: Route, shape: Shape) => ratioOf(runs(a, route, shape), runs(b, route, shape), (r) => r.cpuUsPerReq);
   const keys: Array<[string, Route, Shape]> = [];
@@ -827,4 +850,20 @@ function sweepSection(sweep: RunResult[], ratioOf: (a: RunResult[], b: RunResult
   }
   lines.push('');
   return lines;
+}
+
+/**
+ * A ÷ B per run of A: against the run of B nearest to it in the same round (the mean of the two
+ * when one is just before and one just after), then the spread of those ratios.
+ */
+function nearestRatio(a: RunResult[], b: RunResult[], pick: (r: RunResult) => number): Spread | undefined {
+  return spread(
+    a.map((x) => {
+      const same = b.filter((r) => r.round === x.round && pick(r) > 0);
+      if (same.length === 0) return NaN;
+      const d = Math.min(...same.map((r) => Math.abs(r.seq - x.seq)));
+      const near = same.filter((r) => Math.abs(r.seq - x.seq) === d);
+      return pick(x) / (near.reduce((t, r) => t + pick(r), 0) / near.length);
+    }),
+  );
 }
