@@ -36,7 +36,7 @@ import {
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
-import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
+import { DataSource, EventSubscriber, type DataSourceOptions, type EntitySubscriberInterface, type Logger as TypeOrmLogger } from 'typeorm';
 import * as lib from '../src/index.js';
 import { CurrentSession, RedisSessionStore, Session, SessionModule, TypeOrmSessionStore, type SessionHandle, type SessionStore } from '../src/index.js';
 
@@ -59,6 +59,11 @@ export interface ModeInfo {
    * synchronous FULL), as a user who installs it would have them, instead of the module's WAL settings.
    */
   defaults?: boolean;
+  /**
+   * lazy on PostgreSQL only ('-viaorm'): the store's statements through TypeORM's QueryRunner, as
+   * before 0.2.0 (a no-op query subscriber on the DataSource makes the store keep TypeORM's path).
+   */
+  viaOrm?: boolean;
 }
 
 const SQL: readonly string[] = ['sqlite', 'postgres', 'mariadb'];
@@ -75,6 +80,8 @@ export function parseMode(mode: string): ModeInfo {
     platform = 'fastify';
     rest = rest.replace(/-fastify(?=-|$)/, '');
   }
+  const viaOrm = rest.endsWith('-viaorm');
+  if (viaOrm) rest = rest.slice(0, -'-viaorm'.length);
   if (rest.endsWith('-current')) {
     current = true;
     rest = rest.slice(0, -'-current'.length);
@@ -90,7 +97,7 @@ export function parseMode(mode: string): ModeInfo {
       const db = rest.slice(stack.length + 1) as Backend;
       const ok = stack === 'lazy' ? [...SQL, 'redis', 'cookie'].includes(db) : stack.endsWith('-typeorm') && SQL.includes(db);
       if (!ok) break;
-      return { mode, stack, db, platform, current, ...(defaults ? { defaults } : {}) };
+      return { mode, stack, db, platform, current, ...(defaults ? { defaults } : {}), ...(viaOrm ? { viaOrm } : {}) };
     }
   }
   throw new Error(`unknown bench mode '${mode}'`);
@@ -359,7 +366,7 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
       return noneStack();
 
     case 'lazy': {
-      const { store, close } = await lazyStore(info.db ?? 'sqlite');
+      const { store, close } = await lazyStore(info.db ?? 'sqlite', info.viaOrm);
       return {
         imports: [SessionModule.forRoot({ secret: SECRET, store, pruneInterval: 0 })],
         controller: info.current ? LazyCurrentController : LazyController,
@@ -373,9 +380,11 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
     case 'fastify-session-typeorm': {
       const { default: connectTypeorm } = await import('connect-typeorm');
       const { BenchCtSession } = await import('./ct-entity.js');
-      const dataSource = new DataSource({ ...dataSourceOptions(info.db ?? 'sqlite', 'bench_ct', [], info.defaults), entities: [BenchCtSession], synchronize: false });
+      // A table of this process's own (the apps of a round run side by side): TypeORM's entityPrefix.
+      const prefix = `p${process.env.BENCH_PORT ?? '0'}_`;
+      const dataSource = new DataSource({ ...dataSourceOptions(info.db ?? 'sqlite', 'bench_ct', [], info.defaults), entities: [BenchCtSession], entityPrefix: prefix, synchronize: false });
       await dataSource.initialize();
-      await dataSource.query(`DROP TABLE IF EXISTS ${info.db === 'mariadb' ? '`bench_ct_sessions`' : '"bench_ct_sessions"'}`);
+      await dataSource.query(`DROP TABLE IF EXISTS ${info.db === 'mariadb' ? `\`${prefix}bench_ct_sessions\`` : `"${prefix}bench_ct_sessions"`}`);
       await dataSource.synchronize();
       // The configuration connect-typeorm's README recommends (its cleanup runs inside every set).
       const store = new connectTypeorm.TypeormStore({ cleanupLimit: 2, limitSubquery: info.db !== 'mariadb', ttl: 86400 }).connect(dataSource.getRepository(BenchCtSession));
@@ -401,7 +410,7 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
 }
 
 /** Our store for a backend, and how to let go of it. */
-async function lazyStore(db: Backend): Promise<{ store: SessionStore; close: () => Promise<void> }> {
+async function lazyStore(db: Backend, viaOrm = false): Promise<{ store: SessionStore; close: () => Promise<void> }> {
   if (db === 'redis') {
     const { Redis } = await import('ioredis');
     // The client settings the store's documentation recommends.
@@ -431,13 +440,19 @@ async function lazyStore(db: Backend): Promise<{ store: SessionStore; close: () 
     if (!Ctor) throw new Error('lazy-cookie: CookieSessionStore is not exported by src/index.ts in this checkout');
     return { store: new Ctor({ keys: ['bench-cookie-key-0123456789-abcdefghijklmnop'] }), close: async () => {} };
   }
-  const dataSource = new DataSource(dataSourceOptions(db, 'bench_lazy'));
+  @EventSubscriber()
+  class QueryListener implements EntitySubscriberInterface {
+    afterQuery(): void {}
+  }
+  const dataSource = new DataSource({ ...dataSourceOptions(db, 'bench_lazy'), subscribers: viaOrm ? [QueryListener] : [] });
   await dataSource.initialize();
-  const table = 'bench_lazy_sessions';
+  // A table of this process's own: the apps of a round run side by side.
+  const table = `bench_lazy_${process.env.BENCH_PORT ?? '0'}_sessions`;
   const store = new TypeOrmSessionStore(dataSource, { tableName: table });
   await dataSource.query(`DROP TABLE IF EXISTS ${db === 'mariadb' ? `\`${table}\`` : `"${table}"`}`);
   for (const sql of store.createTableStatements(false)) await dataSource.query(sql);
-  return { store, close: () => dataSource.destroy() };
+  const drop = `DROP TABLE IF EXISTS ${db === 'mariadb' ? `\`${table}\`` : `"${table}"`}`;
+  return { store, close: async () => (await dataSource.query(drop).catch(() => {}), await dataSource.destroy()) };
 }
 
 /**
@@ -538,6 +553,29 @@ export async function createBenchApp(info: ModeInfo): Promise<{ app: INestApplic
 // ---------------------------------------------------------------------------------------------
 // Process entry: listen, report through the admin server, stop on SIGTERM or stdin end.
 
+let inspectorSession: import('node:inspector').Session | undefined;
+
+/** Starts the V8 sampling profiler (every 100 µs), or stops it and answers its profile as JSON. */
+async function profiler(start: boolean): Promise<string> {
+  const { Session } = await import('node:inspector');
+  const session = (inspectorSession ??= new Session());
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))));
+  if (start) {
+    try {
+      session.connect();
+    } catch {
+      // connected by an earlier profile
+    }
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: 100 });
+    await post('Profiler.start');
+    return '{}';
+  }
+  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+  return JSON.stringify(profile);
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2] ?? process.env.BENCH_MODE ?? 'none';
   const port = Number(process.env.BENCH_PORT ?? 3000);
@@ -546,6 +584,21 @@ async function main(): Promise<void> {
   await app.listen(port, '127.0.0.1');
 
   const admin = createServer((req, res) => {
+    // bench/profile.ts: a CPU profile of exactly its measured window, taken in-process.
+    if (req.url === '/profile/start' || req.url === '/profile/stop') {
+      profiler(req.url.endsWith('start')).then(
+        (body) => res.end(body),
+        (err: Error) => ((res.statusCode = 500), res.end(String(err))),
+      );
+      return;
+    }
+    // Before a measured run: the garbage of earlier runs (64 kB sessions of the size sweep, say)
+    // is collected now rather than charged to the next run.
+    if (req.url === '/gc') {
+      (globalThis as { gc?: () => void }).gc?.();
+      res.end('{}');
+      return;
+    }
     if (req.url === '/stats') {
       const cpu = process.cpuUsage();
       res.setHeader('content-type', 'application/json');

@@ -41,6 +41,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { hasCookieStore, opsKindOf } from './app.js';
+import { profileSection } from './profile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -86,7 +87,7 @@ export const ALL_MODES = [
   'fastify-session-redis',
 ];
 /** Modes with no target, left out of the full run for time (BENCH_MODES brings them back). */
-const OPTIONAL_MODES = ['fastify-session-redis'];
+const OPTIONAL_MODES = ['fastify-session-redis', 'express-session-typeorm-sqlite', 'lazy-sqlite-current'];
 /** Session sizes of the size sweep (bytes of data besides the counter), and the stores it covers. */
 const SWEEP_MODES = ['lazy-sqlite', 'lazy-postgres', 'lazy-redis'];
 const SWEEP_ROUTES: Route[] = ['me', 'cart'];
@@ -110,6 +111,9 @@ const FOCUS: Record<string, { modes: string[]; routes: Route[]; shapes: Shape[];
   redis: { modes: ['lazy-redis', 'express-session-redis'], routes: ['me', 'cart'], shapes: ['one-session'] },
   current: { modes: ['none', 'lazy-sqlite', 'lazy-sqlite-current'], routes: ['public', 'me', 'cart'], shapes: ['one-session'] },
   sizes: { modes: [], routes: [], shapes: [], sweep: true },
+  profile: { modes: [], routes: [], shapes: [] },
+  /** The store's own PostgreSQL path against TypeORM's QueryRunner (what 0.1.0 did). */
+  'pg-path': { modes: ['lazy-postgres', 'lazy-postgres-viaorm'], routes: ['me', 'cart'], shapes: ['one-session'] },
 };
 
 interface Stats {
@@ -149,11 +153,13 @@ const env = (k: string, d: string) => process.env[k] ?? d;
 const list = (k: string, d: string[]) => (process.env[k] ? process.env[k]!.split(',').map((s) => s.trim()).filter(Boolean) : d);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const SECONDS = Number(env('BENCH_SECONDS', '2.5'));
+const SECONDS = Number(env('BENCH_SECONDS', '2'));
+/** The size sweep's runs: its effects are large (2× and more), so shorter runs decide them. */
+const SWEEP_SECONDS = Number(env('BENCH_SWEEP_SECONDS', '1.5'));
 const ROUNDS = Math.max(1, Math.floor(Number(env('BENCH_ROUNDS', '3'))));
-const WARMUP = Number(env('BENCH_WARMUP', '0.5'));
-/** Added to the warm-up of a process's first run: its JIT and pools start cold. */
-const FIRST_WARMUP = Number(env('BENCH_FIRST_WARMUP', '1.5'));
+const WARMUP = Number(env('BENCH_WARMUP', '0.3'));
+/** Each process's warm-up before the round's first measured run, over everything it will serve. */
+const APP_WARMUP = Number(env('BENCH_APP_WARMUP', '2'));
 const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '10'));
 const SIZES = list('BENCH_SIZES', ['1000', '16000', '64000']).map(Number);
 const PORT = 3700;
@@ -167,16 +173,16 @@ interface App {
   child: ChildProcess;
   base: string;
   admin: number;
-  /** Runs done: the first run of a process warms it up longer (JIT, pools). */
-  runs: number;
 }
 
 async function startApp(mode: string, slot: number): Promise<App> {
   const appJs = join(here, 'app.js');
   const port = PORT + 2 * slot;
-  const app = { mode, base: `http://127.0.0.1:${port}`, admin: port + 1, runs: 0 } as App;
-  const args = [process.execPath, ...(process.env.BENCH_APP_NODE_OPTIONS ? process.env.BENCH_APP_NODE_OPTIONS.split(' ') : []), appJs, mode];
-  const [cmd, ...rest] = TASKSET && availableParallelism() >= 2 ? ['taskset', '-c', '1', ...args] : args;
+  const app = { mode, base: `http://127.0.0.1:${port}`, admin: port + 1 } as App;
+  const args = [process.execPath, '--expose-gc', ...(process.env.BENCH_APP_NODE_OPTIONS ? process.env.BENCH_APP_NODE_OPTIONS.split(' ') : []), appJs, mode];
+  // Started on both cores (the apps of a round start together), pinned to the app core once up.
+  const pin = TASKSET && availableParallelism() >= 2;
+  const [cmd, ...rest] = pin ? ['taskset', '-c', '0,1', ...args] : args;
   const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_PORT: String(port), BENCH_ADMIN_PORT: String(app.admin) }, cwd: root });
   app.child = child;
   let out = '';
@@ -186,6 +192,8 @@ async function startApp(mode: string, slot: number): Promise<App> {
     if (child.exitCode !== null) throw new Error(`bench app '${mode}' exited with ${child.exitCode}: ${out}`);
     try {
       await stats(app);
+      // Every thread of the process (-a): libuv's pool and V8's helpers too.
+      if (pin) execFileSync('taskset', ['-a', '-cp', '1', String(child.pid)], { stdio: 'ignore' });
       return app;
     } catch {
       await sleep(100);
@@ -299,17 +307,26 @@ async function redisCalls(): Promise<{ total: number; info: number } | undefined
 
 // ---------------------------------------------------------------------------------------------
 
+/** Load on each distinct run of the app, BENCH_APP_WARMUP seconds shared among them (0.4 s at least each). */
+async function warm(app: App, steps: Step[]): Promise<void> {
+  const seen = new Set<string>();
+  const distinct = steps.filter((x) => !seen.has(`${x.route} ${x.shape} ${x.bytes}`) && seen.add(`${x.route} ${x.shape} ${x.bytes}`));
+  const each = Math.max(0.4, APP_WARMUP / distinct.length);
+  for (const x of distinct) await load(app, x.route, x.shape, await createSessions(app, x.shape === 'per-connection' ? CONNECTIONS : 1, x.bytes), each);
+}
+
 async function measure(app: App, route: Route, shape: Shape, round: number, seq: number, bytes?: number): Promise<RunResult> {
   const mode = app.mode;
   const sessions = shape === 'per-connection' ? CONNECTIONS : 1;
-  const warmup = app.runs++ === 0 ? WARMUP + FIRST_WARMUP : WARMUP;
+  const warmup = WARMUP;
   if (warmup > 0) await load(app, route, shape, await createSessions(app, sessions, bytes), warmup);
   const pool = await createSessions(app, sessions, bytes);
   const opsKind = opsKindOf(mode);
   const isRedis = opsKind === 'redis';
   const r0 = isRedis ? await redisCalls() : undefined;
+  await (await fetch(`http://127.0.0.1:${app.admin}/gc`)).arrayBuffer();
   const s0 = await stats(app);
-  const result = await load(app, route, shape, pool, SECONDS);
+  const result = await load(app, route, shape, pool, bytes === undefined ? SECONDS : SWEEP_SECONDS);
   const s1 = await stats(app);
   const r1 = isRedis ? await redisCalls() : undefined;
   const requests = result.requests.total;
@@ -332,7 +349,7 @@ async function measure(app: App, route: Route, shape: Shape, round: number, seq:
     requests,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
-    rps: requests / (result.duration || SECONDS),
+    rps: requests / (result.duration || (bytes === undefined ? SECONDS : SWEEP_SECONDS)),
     p50: result.latency.p50,
     p99: result.latency.p99,
     cpuUsPerReq: per(s1.userUs + s1.systemUs - s0.userUs - s0.systemUs),
@@ -346,7 +363,10 @@ async function measure(app: App, route: Route, shape: Shape, round: number, seq:
 /** Routes a mode serves: the none modes only /public, the CurrentSession variant /public, /me and /cart. */
 function routesOf(mode: string, routes: Route[]): Route[] {
   if (mode === 'none' || mode.startsWith('none-')) return routes.filter((r) => r === 'public');
-  if (mode.endsWith('-current')) return routes.filter((r) => r === 'public' || r === 'me');
+  const full = process.env.BENCH_MODES === undefined && process.env.BENCH_ROUTES === undefined && process.env.BENCH_FOCUS === undefined;
+  if (mode.endsWith('-current')) return routes.filter((r) => r === 'public' || (r === 'me' && !full));
+  // Stores with no target beyond GET /public: /me and /cart only when asked for.
+  if (full && (mode === 'lazy-mariadb' || mode === 'lazy-cookie')) return routes.filter((r) => r === 'public');
   // No target compares another stack's GET /public: it runs only when asked for (BENCH_MODES).
   if (!mode.startsWith('lazy') && process.env.BENCH_MODES === undefined) return routes.filter((r) => r !== 'public');
   return routes;
@@ -356,7 +376,7 @@ function routesOf(mode: string, routes: Route[]): Route[] {
 function runsOf(mode: string, routes: Route[], shapes: Shape[], shapesGiven: boolean): Array<[Route, Shape]> {
   const out: Array<[Route, Shape]> = [];
   for (const route of routesOf(mode, routes)) {
-    const mine = route === 'public' && !shapesGiven && shapes.includes('per-connection') ? ['per-connection' as Shape] : shapes;
+    const mine = route === 'public' && !shapesGiven ? ['per-connection' as Shape] : shapes;
     for (const shape of mine) out.push([route, shape]);
   }
   return out;
@@ -471,7 +491,7 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   const loads: string[] = [];
   console.log(
-    `bench: ${modes.length} modes × ${ROUNDS} interleaved rounds, ${SECONDS}s runs (+${WARMUP}s warm-up, +${FIRST_WARMUP}s on a process's first run), ${CONNECTIONS} connections, pinned: ${TASKSET && process.env.BENCH_PINNED === '1'}` +
+    `bench: ${modes.length} modes × ${ROUNDS} interleaved rounds, ${SECONDS}s runs (+${WARMUP}s warm-up; each process warmed ${APP_WARMUP}s before the round), ${CONNECTIONS} connections, pinned: ${TASKSET && process.env.BENCH_PINNED === '1'}` +
       (focus.length ? `, focus ${focus.join(', ')}` : '') + (sel.sweep.length ? `, size sweep ${SIZES.join('/')} B on ${sel.sweep.join(', ')}` : ''),
   );
   if (before) console.log(`host before: loadavg ${before.loadavg}, per-core busy ${before.busy.map((b) => `${(b * 100).toFixed(0)}%`).join(' ')}`);
@@ -480,13 +500,22 @@ async function main(): Promise<void> {
     // Fresh processes every round: two processes of one mode differ, and the spread should show it.
     const apps = new Map<string, App>();
     try {
-      for (const mode of [...new Set(steps.map((x) => x.mode))]) apps.set(mode, await startApp(mode, apps.size));
+      const launched = await Promise.allSettled([...new Set(steps.map((x) => x.mode))].map((mode, slot) => startApp(mode, slot)));
+      for (const r of launched) if (r.status === 'fulfilled') apps.set(r.value.mode, r.value);
+      const failed = launched.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      // Every process warmed on everything it will serve before any run is measured: otherwise the
+      // first measured run of each process would be its coldest, and a mode measured more than once
+      // in a round (none) would have an edge over the others.
+      console.log(`${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s round ${round}: ${apps.size} apps started`);
+      for (const app of apps.values()) await warm(app, steps.filter((x) => x.mode === app.mode));
+      console.log(`${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s round ${round}: warmed`);
       for (const [seq, step] of steps.entries()) {
         const r = await measure(apps.get(step.mode)!, step.route, step.shape, round, seq, step.bytes);
         results.push(r);
         const ops = r.opsKind === '-' ? '' : `${r.opsKind} ${r.opsPerReq.toFixed(2)}/req` + (r.serverRedisPerReq !== undefined ? ` (server ${r.serverRedisPerReq.toFixed(2)})` : '');
         console.log(
-          `r${round} ${step.mode.padEnd(34)} ${(step.route + (step.bytes ? ` ${step.bytes / 1000}kB` : '')).padEnd(9)} ${step.shape.padEnd(15)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms  ` +
+          `${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s r${round} ${step.mode.padEnd(34)} ${(step.route + (step.bytes ? ` ${step.bytes / 1000}kB` : '')).padEnd(9)} ${step.shape.padEnd(15)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms  ` +
             `cpu ${r.cpuUsPerReq.toFixed(0).padStart(5)} µs/req  ${ops}` +
             (r.non2xx || r.errors ? `  non2xx ${r.non2xx} errors ${r.errors}` : ''),
         );
@@ -501,6 +530,11 @@ async function main(): Promise<void> {
     console.log('micro-benchmark (in-process, bench/micro.ts) ...');
     micro = await runMicro();
   }
+  let profile: string | undefined;
+  if (process.env.BENCH_PROFILE !== '0' && (focus.length === 0 || focus.includes('profile'))) {
+    console.log('CPU profile of GET /me on PostgreSQL (bench/profile.ts) ...');
+    profile = await profileSection({ seconds: Number(process.env.PROFILE_SECONDS ?? 4), connections: CONNECTIONS });
+  }
   // ---- Redis Cluster section (bench/cluster.ts, another branch): the lead adds, at merge:
   //   import { clusterSection } from './cluster.js';
   //   if (process.env.BENCH_CLUSTER !== '0' && focus.length === 0) cluster = await clusterSection({ seconds: SECONDS, rounds: ROUNDS });
@@ -510,7 +544,7 @@ async function main(): Promise<void> {
   const after = await hostLoad();
   if (after) console.log(`host after: loadavg ${after.loadavg}, per-core busy ${after.busy.map((b) => `${(b * 100).toFixed(0)}%`).join(' ')}`);
   const out = process.env.BENCH_OUT ?? join(root, 'bench', 'RESULTS.md');
-  writeFileSync(out, report(results, [micro, cluster], (Date.now() - started) / 1000, sel, { before, after, loads }));
+  writeFileSync(out, report(results, [profile, micro, cluster], (Date.now() - started) / 1000, sel, { before, after, loads }));
   writeFileSync(join(here, 'results.json'), JSON.stringify(results, null, 2));
   console.log(`wrote ${out} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
@@ -617,7 +651,7 @@ function report(all: RunResult[], extra: Array<string | undefined>, elapsed: num
   lines.push('Generated by `npm run bench` (bench/run.ts); do not edit by hand.', '');
   lines.push(...machine());
   lines.push(
-    `- Settings: ${ROUNDS} interleaved rounds (every run once per round; in each round every mode's app is a fresh process, all started before its first run, and each route's modes run back to back with the two sides of every ratio next to each other, forwards in odd rounds and backwards in even ones); ${SECONDS} s per run after ${WARMUP} s warm-up (${WARMUP + FIRST_WARMUP} s on a process's first run), ${CONNECTIONS} connections, pipelining 1; app on core 1 (\`taskset -c 1\`), autocannon on core 0; total ${elapsed.toFixed(0)} s. ` +
+    `- Settings: ${ROUNDS} interleaved rounds (every run once per round; in each round every mode's app is a fresh process, all started before its first run, and each route's modes run back to back with the two sides of every ratio next to each other, forwards in odd rounds and backwards in even ones); ${SECONDS} s per run after ${WARMUP} s warm-up (and every process warmed for ${APP_WARMUP} s over all it serves before the round's first run), ${CONNECTIONS} connections, pipelining 1; app on core 1 (\`taskset -c 1\`), autocannon on core 0; total ${elapsed.toFixed(0)} s. ` +
       'Every figure below is the median over the rounds with its min–max in parentheses; a ratio is taken within each round (both sides ran close together in time) and its median decides a target. ' +
       'One comparison alone, while working: `BENCH_FOCUS=public npm run bench` (see bench/run.ts for the list).',
     ...loadLine(load),
