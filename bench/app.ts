@@ -193,10 +193,32 @@ async function dropRedisKeys(prefix: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Controllers. Every stack serves the same four routes with the same work.
 
+/**
+ * The same app without sessions: the same routes with the same answers but no session behind them,
+ * so that it is warmed on the same traffic as the session stacks (a JIT that has seen only one route
+ * would make it an unfairly fast baseline for GET /public).
+ */
 @Controller()
 class NoSessionController {
   @Get('public')
   publicRoute() {
+    return { ok: true };
+  }
+
+  @Get('me')
+  me() {
+    return { n: 0 };
+  }
+
+  @Post('cart')
+  @HttpCode(200)
+  cart() {
+    return { n: 1 };
+  }
+
+  @Post('login')
+  @HttpCode(200)
+  login() {
     return { ok: true };
   }
 }

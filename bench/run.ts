@@ -11,28 +11,41 @@
  * INFO commandstats delta, which also counts the commands a Lua script runs, is shown next to it),
  * and writes bench/RESULTS.md with the ratios of the issue's targets.
  *
- * Every comparison is decided on interleaved rounds: the whole selection runs BENCH_ROUNDS times,
- * each round with fresh app processes and in the opposite order to the one before, so the two sides
- * of a ratio always ran close together in time. A ratio is computed per round (A ÷ B of the same
- * round) and reported as the median with its min–max; a target counts as met on the median only.
- * Two processes of the same mode differ by up to 15% on this machine; the spread shows how much.
+ * Every comparison is decided on interleaved rounds (BENCH_ROUNDS, at least 3 by default). In each
+ * round every mode's app is a fresh process; all of them start together (on both cores, then pinned
+ * to the app core), each is warmed on everything it will serve, and then the round's runs go route by
+ * route, each route's modes in ALL_MODES order, which puts the two sides of every ratio next to each
+ * other (on GET /public the app without sessions runs again after every second store), forwards in
+ * odd rounds and backwards in even ones; every run starts with a forced GC of the app. A ratio is
+ * taken per run against the nearest run of the other side in the same round (the mean of both when
+ * one is just before and one just after), and reported as the median over the rounds with its
+ * min–max; a target counts as met on the median only.
+ *
+ * The full run (no BENCH_FOCUS/MODES/ROUTES): GET /public per-connection on every store and platform,
+ * GET /me and POST /cart with one session shared by all connections on the stacks that targets
+ * compare, the size sweep (1, 16, 64 kB sessions on SQLite, PostgreSQL, Redis), the CPU profile of
+ * GET /me on PostgreSQL (bench/profile.ts) and the in-process micro-benchmark (bench/micro.ts): about
+ * 11–12 minutes on this 2-core machine, with 2 minutes left for the Redis Cluster section.
  *
  * Environment (all optional):
- *   BENCH_ROUNDS       rounds (default 3)
- *   BENCH_FOCUS        comma list of comparisons to run alone while working, instead of the full
- *                      selection: public, public-fastify, postgres, postgres-fastify, sqlite, redis,
- *                      current (see FOCUS below); e.g. BENCH_FOCUS=public BENCH_SECONDS=5 npm run bench
- *   BENCH_SECONDS      measured seconds per run (default 2: 3 rounds of the full selection, about 75
- *                      runs each, and the micro-benchmark take about 13 minutes on 2 cores)
- *   BENCH_WARMUP       warm-up seconds before each run (default 1)
- *   BENCH_CONNECTIONS  autocannon connections (default 16)
- *   BENCH_MODES        comma list of modes (default: all of ALL_MODES below, or the focus's)
- *   BENCH_ROUTES       comma list among public,me,cart,login (default public,me,cart; the none modes
- *                      serve only public, the -current mode public, me and cart)
- *   BENCH_SHAPES       comma list among per-connection,one-session (default: both; GET /public, which
- *                      never reads the session, runs per-connection only unless BENCH_SHAPES is given)
- *   BENCH_OUT          where to write the Markdown (default bench/RESULTS.md)
- *   BENCH_MICRO        0 to skip the in-process micro-benchmark (default: run it, about 40 s)
+ *   BENCH_ROUNDS        rounds (default 3)
+ *   BENCH_FOCUS         comma list of comparisons to run alone while working, instead of the full
+ *                       selection: public, public-fastify, postgres, postgres-fastify, sqlite, redis,
+ *                       current, sizes, profile, pg-path (see FOCUS below);
+ *                       e.g. BENCH_FOCUS=public BENCH_ROUNDS=5 npm run bench
+ *   BENCH_SECONDS       measured seconds per run (default 2; the size sweep's: BENCH_SWEEP_SECONDS, 1.5)
+ *   BENCH_WARMUP        warm-up seconds before each run (default 0.3)
+ *   BENCH_APP_WARMUP    seconds each process is warmed before its round, over all it serves (default 2)
+ *   BENCH_CONNECTIONS   autocannon connections (default 10)
+ *   BENCH_MODES         comma list of modes (default: ALL_MODES but OPTIONAL_MODES, or the focus's)
+ *   BENCH_ROUTES        comma list among public,me,cart,login (default public,me,cart)
+ *   BENCH_SHAPES        comma list among per-connection,one-session (default: GET /public
+ *                       per-connection, the others one-session)
+ *   BENCH_SIZES         the size sweep's session sizes in bytes (default 1000,16000,64000);
+ *                       BENCH_SWEEP=0 leaves the sweep out
+ *   BENCH_OUT           where to write the Markdown (default bench/RESULTS.md)
+ *   BENCH_MICRO         0 to skip the in-process micro-benchmark (default: run it, 3 rounds)
+ *   BENCH_PROFILE       0 to skip the CPU profile (PROFILE_SECONDS: its measured seconds, default 4)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -307,11 +320,20 @@ async function redisCalls(): Promise<{ total: number; info: number } | undefined
 
 // ---------------------------------------------------------------------------------------------
 
-/** Load on each distinct run of the app, BENCH_APP_WARMUP seconds shared among them (0.4 s at least each). */
+/**
+ * Load on each distinct run of the app, and on GET /public, GET /me and POST /cart whether measured or
+ * not (the app without sessions answers them without one), so that every process of a round has
+ * served the same kinds of request; BENCH_APP_WARMUP seconds shared among them (0.3 s at least each).
+ */
 async function warm(app: App, steps: Step[]): Promise<void> {
   const seen = new Set<string>();
-  const distinct = steps.filter((x) => !seen.has(`${x.route} ${x.shape} ${x.bytes}`) && seen.add(`${x.route} ${x.shape} ${x.bytes}`));
-  const each = Math.max(0.4, APP_WARMUP / distinct.length);
+  const common: Step[] = [
+    { mode: app.mode, route: 'public', shape: 'per-connection' },
+    { mode: app.mode, route: 'me', shape: 'one-session' },
+    { mode: app.mode, route: 'cart', shape: 'one-session' },
+  ];
+  const distinct = [...common, ...steps].filter((x) => !seen.has(`${x.route} ${x.shape} ${x.bytes}`) && seen.add(`${x.route} ${x.shape} ${x.bytes}`));
+  const each = Math.max(0.3, APP_WARMUP / distinct.length);
   for (const x of distinct) await load(app, x.route, x.shape, await createSessions(app, x.shape === 'per-connection' ? CONNECTIONS : 1, x.bytes), each);
 }
 
@@ -554,7 +576,7 @@ function runMicro(): Promise<string> {
   const args = [process.execPath, join(here, 'micro.js'), '--markdown'];
   const [cmd, ...rest] = TASKSET && availableParallelism() >= 2 ? ['taskset', '-c', '1', ...args] : args;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env: { MICRO_ROUNDS: '3', ...process.env } });
+    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env: { MICRO_ROUNDS: '3', MICRO_N: '2500', ...process.env } });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`micro.js exited with ${code}`))));
