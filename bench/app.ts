@@ -26,16 +26,17 @@
  */
 import 'reflect-metadata';
 import { createServer } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  Controller, Get, HttpCode, Injectable, Module, Post, Req, RequestMethod,
+  Controller, Get, HttpCode, Injectable, Module, Post, Query, Req, RequestMethod,
   type CallHandler, type DynamicModule, type ExecutionContext, type INestApplication, type MiddlewareConsumer, type NestInterceptor, type NestMiddleware, type NestModule, type Type,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
 import { ExpressAdapter } from '@nestjs/platform-express';
-import { DataSource, type DataSourceOptions, type Logger as TypeOrmLogger } from 'typeorm';
+import { DataSource, EventSubscriber, type DataSourceOptions, type EntitySubscriberInterface, type Logger as TypeOrmLogger } from 'typeorm';
 import * as lib from '../src/index.js';
 import { CurrentSession, RedisSessionStore, Session, SessionModule, TypeOrmSessionStore, type SessionHandle, type SessionStore } from '../src/index.js';
 
@@ -58,6 +59,11 @@ export interface ModeInfo {
    * synchronous FULL), as a user who installs it would have them, instead of the module's WAL settings.
    */
   defaults?: boolean;
+  /**
+   * lazy on PostgreSQL only ('-viaorm'): the store's statements through TypeORM's QueryRunner, as
+   * before 0.2.0 (a no-op query subscriber on the DataSource makes the store keep TypeORM's path).
+   */
+  viaOrm?: boolean;
 }
 
 const SQL: readonly string[] = ['sqlite', 'postgres', 'mariadb'];
@@ -74,6 +80,8 @@ export function parseMode(mode: string): ModeInfo {
     platform = 'fastify';
     rest = rest.replace(/-fastify(?=-|$)/, '');
   }
+  const viaOrm = rest.endsWith('-viaorm');
+  if (viaOrm) rest = rest.slice(0, -'-viaorm'.length);
   if (rest.endsWith('-current')) {
     current = true;
     rest = rest.slice(0, -'-current'.length);
@@ -89,7 +97,7 @@ export function parseMode(mode: string): ModeInfo {
       const db = rest.slice(stack.length + 1) as Backend;
       const ok = stack === 'lazy' ? [...SQL, 'redis', 'cookie'].includes(db) : stack.endsWith('-typeorm') && SQL.includes(db);
       if (!ok) break;
-      return { mode, stack, db, platform, current, ...(defaults ? { defaults } : {}) };
+      return { mode, stack, db, platform, current, ...(defaults ? { defaults } : {}), ...(viaOrm ? { viaOrm } : {}) };
     }
   }
   throw new Error(`unknown bench mode '${mode}'`);
@@ -133,7 +141,8 @@ function dataSourceOptions(db: Backend, file: string, entities: DataSourceOption
   switch (db) {
     case 'sqlite': {
       mkdirSync(DATA_DIR, { recursive: true });
-      const database = join(DATA_DIR, `${file}.sqlite`);
+      // One file per app process (apps of a round run side by side): the port tells them apart.
+      const database = join(DATA_DIR, `${file}-${process.env.BENCH_PORT ?? '0'}.sqlite`);
       for (const suffix of ['', '-wal', '-shm']) rmSync(database + suffix, { force: true });
       if (defaults) return { type: 'better-sqlite3', database, entities, ...logging };
       // The settings of the module's default store (session.default-store.ts), for both stacks.
@@ -184,10 +193,32 @@ async function dropRedisKeys(prefix: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Controllers. Every stack serves the same four routes with the same work.
 
+/**
+ * The same app without sessions: the same routes with the same answers but no session behind them,
+ * so that it is warmed on the same traffic as the session stacks (a JIT that has seen only one route
+ * would make it an unfairly fast baseline for GET /public).
+ */
 @Controller()
 class NoSessionController {
   @Get('public')
   publicRoute() {
+    return { ok: true };
+  }
+
+  @Get('me')
+  me() {
+    return { n: 0 };
+  }
+
+  @Post('cart')
+  @HttpCode(200)
+  cart() {
+    return { n: 1 };
+  }
+
+  @Post('login')
+  @HttpCode(200)
+  login() {
     return { ok: true };
   }
 }
@@ -220,9 +251,13 @@ class LazyController {
     return { ok: true };
   }
 
+  /** `?bytes=N`: the session also holds N bytes of other data (the size sweep), in one key /me never reads. */
   @Post('setup')
   @HttpCode(200)
-  async setup(@Session() s: SessionHandle) {
+  async setup(@Session() s: SessionHandle, @Query('bytes') bytes?: string) {
+    const size = Math.min(Number(bytes) || 0, 1 << 20);
+    // Random text: a repeated character would compress to nothing in PostgreSQL's TOAST.
+    if (size > 0) await s.set('pad', randomBytes(size).toString('base64url').slice(0, size));
     await s.set('n', 0);
     return { ok: true };
   }
@@ -353,7 +388,7 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
       return noneStack();
 
     case 'lazy': {
-      const { store, close } = await lazyStore(info.db ?? 'sqlite');
+      const { store, close } = await lazyStore(info.db ?? 'sqlite', info.viaOrm);
       return {
         imports: [SessionModule.forRoot({ secret: SECRET, store, pruneInterval: 0 })],
         controller: info.current ? LazyCurrentController : LazyController,
@@ -367,9 +402,11 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
     case 'fastify-session-typeorm': {
       const { default: connectTypeorm } = await import('connect-typeorm');
       const { BenchCtSession } = await import('./ct-entity.js');
-      const dataSource = new DataSource({ ...dataSourceOptions(info.db ?? 'sqlite', 'bench_ct', [], info.defaults), entities: [BenchCtSession], synchronize: false });
+      // A table of this process's own (the apps of a round run side by side): TypeORM's entityPrefix.
+      const prefix = `p${process.env.BENCH_PORT ?? '0'}_`;
+      const dataSource = new DataSource({ ...dataSourceOptions(info.db ?? 'sqlite', 'bench_ct', [], info.defaults), entities: [BenchCtSession], entityPrefix: prefix, synchronize: false });
       await dataSource.initialize();
-      await dataSource.query(`DROP TABLE IF EXISTS ${info.db === 'mariadb' ? '`bench_ct_sessions`' : '"bench_ct_sessions"'}`);
+      await dataSource.query(`DROP TABLE IF EXISTS ${info.db === 'mariadb' ? `\`${prefix}bench_ct_sessions\`` : `"${prefix}bench_ct_sessions"`}`);
       await dataSource.synchronize();
       // The configuration connect-typeorm's README recommends (its cleanup runs inside every set).
       const store = new connectTypeorm.TypeormStore({ cleanupLimit: 2, limitSubquery: info.db !== 'mariadb', ttl: 86400 }).connect(dataSource.getRepository(BenchCtSession));
@@ -395,7 +432,7 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
 }
 
 /** Our store for a backend, and how to let go of it. */
-async function lazyStore(db: Backend): Promise<{ store: SessionStore; close: () => Promise<void> }> {
+async function lazyStore(db: Backend, viaOrm = false): Promise<{ store: SessionStore; close: () => Promise<void> }> {
   if (db === 'redis') {
     const { Redis } = await import('ioredis');
     // The client settings the store's documentation recommends.
@@ -425,13 +462,19 @@ async function lazyStore(db: Backend): Promise<{ store: SessionStore; close: () 
     if (!Ctor) throw new Error('lazy-cookie: CookieSessionStore is not exported by src/index.ts in this checkout');
     return { store: new Ctor({ keys: ['bench-cookie-key-0123456789-abcdefghijklmnop'] }), close: async () => {} };
   }
-  const dataSource = new DataSource(dataSourceOptions(db, 'bench_lazy'));
+  @EventSubscriber()
+  class QueryListener implements EntitySubscriberInterface {
+    afterQuery(): void {}
+  }
+  const dataSource = new DataSource({ ...dataSourceOptions(db, 'bench_lazy'), subscribers: viaOrm ? [QueryListener] : [] });
   await dataSource.initialize();
-  const table = 'bench_lazy_sessions';
+  // A table of this process's own: the apps of a round run side by side.
+  const table = `bench_lazy_${process.env.BENCH_PORT ?? '0'}_sessions`;
   const store = new TypeOrmSessionStore(dataSource, { tableName: table });
   await dataSource.query(`DROP TABLE IF EXISTS ${db === 'mariadb' ? `\`${table}\`` : `"${table}"`}`);
   for (const sql of store.createTableStatements(false)) await dataSource.query(sql);
-  return { store, close: () => dataSource.destroy() };
+  const drop = `DROP TABLE IF EXISTS ${db === 'mariadb' ? `\`${table}\`` : `"${table}"`}`;
+  return { store, close: async () => (await dataSource.query(drop).catch(() => {}), await dataSource.destroy()) };
 }
 
 /**
@@ -532,6 +575,29 @@ export async function createBenchApp(info: ModeInfo): Promise<{ app: INestApplic
 // ---------------------------------------------------------------------------------------------
 // Process entry: listen, report through the admin server, stop on SIGTERM or stdin end.
 
+let inspectorSession: import('node:inspector').Session | undefined;
+
+/** Starts the V8 sampling profiler (every 100 µs), or stops it and answers its profile as JSON. */
+async function profiler(start: boolean): Promise<string> {
+  const { Session } = await import('node:inspector');
+  const session = (inspectorSession ??= new Session());
+  const post = (method: string, params?: object) =>
+    new Promise<unknown>((resolve, reject) => session.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result))));
+  if (start) {
+    try {
+      session.connect();
+    } catch {
+      // connected by an earlier profile
+    }
+    await post('Profiler.enable');
+    await post('Profiler.setSamplingInterval', { interval: 100 });
+    await post('Profiler.start');
+    return '{}';
+  }
+  const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+  return JSON.stringify(profile);
+}
+
 async function main(): Promise<void> {
   const mode = process.argv[2] ?? process.env.BENCH_MODE ?? 'none';
   const port = Number(process.env.BENCH_PORT ?? 3000);
@@ -540,6 +606,21 @@ async function main(): Promise<void> {
   await app.listen(port, '127.0.0.1');
 
   const admin = createServer((req, res) => {
+    // bench/profile.ts: a CPU profile of exactly its measured window, taken in-process.
+    if (req.url === '/profile/start' || req.url === '/profile/stop') {
+      profiler(req.url.endsWith('start')).then(
+        (body) => res.end(body),
+        (err: Error) => ((res.statusCode = 500), res.end(String(err))),
+      );
+      return;
+    }
+    // Before a measured run: the garbage of earlier runs (64 kB sessions of the size sweep, say)
+    // is collected now rather than charged to the next run.
+    if (req.url === '/gc') {
+      (globalThis as { gc?: () => void }).gc?.();
+      res.end('{}');
+      return;
+    }
     if (req.url === '/stats') {
       const cpu = process.cpuUsage();
       res.setHeader('content-type', 'application/json');

@@ -11,28 +11,41 @@
  * INFO commandstats delta, which also counts the commands a Lua script runs, is shown next to it),
  * and writes bench/RESULTS.md with the ratios of the issue's targets.
  *
- * Every comparison is decided on interleaved rounds: the whole selection runs BENCH_ROUNDS times,
- * each round with fresh app processes and in the opposite order to the one before, so the two sides
- * of a ratio always ran close together in time. A ratio is computed per round (A ÷ B of the same
- * round) and reported as the median with its min–max; a target counts as met on the median only.
- * Two processes of the same mode differ by up to 15% on this machine; the spread shows how much.
+ * Every comparison is decided on interleaved rounds (BENCH_ROUNDS, at least 3 by default). In each
+ * round every mode's app is a fresh process; all of them start together (on both cores, then pinned
+ * to the app core), each is warmed on everything it will serve, and then the round's runs go route by
+ * route, each route's modes in ALL_MODES order, which puts the two sides of every ratio next to each
+ * other (on GET /public the app without sessions runs again after every second store), forwards in
+ * odd rounds and backwards in even ones; every run starts with a forced GC of the app. A ratio is
+ * taken per run against the nearest run of the other side in the same round (the mean of both when
+ * one is just before and one just after), and reported as the median over the rounds with its
+ * min–max; a target counts as met on the median only.
+ *
+ * The full run (no BENCH_FOCUS/MODES/ROUTES): GET /public per-connection on every store and platform,
+ * GET /me and POST /cart with one session shared by all connections on the stacks that targets
+ * compare, the size sweep (1, 16, 64 kB sessions on SQLite, PostgreSQL, Redis), the CPU profile of
+ * GET /me on PostgreSQL (bench/profile.ts) and the in-process micro-benchmark (bench/micro.ts): about
+ * 11–12 minutes on this 2-core machine, with 2 minutes left for the Redis Cluster section.
  *
  * Environment (all optional):
- *   BENCH_ROUNDS       rounds (default 3)
- *   BENCH_FOCUS        comma list of comparisons to run alone while working, instead of the full
- *                      selection: public, public-fastify, postgres, postgres-fastify, sqlite, redis,
- *                      current (see FOCUS below); e.g. BENCH_FOCUS=public BENCH_SECONDS=5 npm run bench
- *   BENCH_SECONDS      measured seconds per run (default 2: 3 rounds of the full selection, about 75
- *                      runs each, and the micro-benchmark take about 13 minutes on 2 cores)
- *   BENCH_WARMUP       warm-up seconds before each run (default 1)
- *   BENCH_CONNECTIONS  autocannon connections (default 16)
- *   BENCH_MODES        comma list of modes (default: all of ALL_MODES below, or the focus's)
- *   BENCH_ROUTES       comma list among public,me,cart,login (default public,me,cart; the none modes
- *                      serve only public, the -current mode public, me and cart)
- *   BENCH_SHAPES       comma list among per-connection,one-session (default: both; GET /public, which
- *                      never reads the session, runs per-connection only unless BENCH_SHAPES is given)
- *   BENCH_OUT          where to write the Markdown (default bench/RESULTS.md)
- *   BENCH_MICRO        0 to skip the in-process micro-benchmark (default: run it, about 40 s)
+ *   BENCH_ROUNDS        rounds (default 3)
+ *   BENCH_FOCUS         comma list of comparisons to run alone while working, instead of the full
+ *                       selection: public, public-fastify, postgres, postgres-fastify, sqlite, redis,
+ *                       current, sizes, profile, pg-path (see FOCUS below);
+ *                       e.g. BENCH_FOCUS=public BENCH_ROUNDS=5 npm run bench
+ *   BENCH_SECONDS       measured seconds per run (default 2; the size sweep's: BENCH_SWEEP_SECONDS, 1.5)
+ *   BENCH_WARMUP        warm-up seconds before each run (default 0.3)
+ *   BENCH_APP_WARMUP    seconds each process is warmed before its round, over all it serves (default 2)
+ *   BENCH_CONNECTIONS   autocannon connections (default 10)
+ *   BENCH_MODES         comma list of modes (default: ALL_MODES but OPTIONAL_MODES, or the focus's)
+ *   BENCH_ROUTES        comma list among public,me,cart,login (default public,me,cart)
+ *   BENCH_SHAPES        comma list among per-connection,one-session (default: GET /public
+ *                       per-connection, the others one-session)
+ *   BENCH_SIZES         the size sweep's session sizes in bytes (default 1000,16000,64000);
+ *                       BENCH_SWEEP=0 leaves the sweep out
+ *   BENCH_OUT           where to write the Markdown (default bench/RESULTS.md)
+ *   BENCH_MICRO         0 to skip the in-process micro-benchmark (default: run it, 3 rounds)
+ *   BENCH_PROFILE       0 to skip the CPU profile (PROFILE_SECONDS: its measured seconds, default 4)
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -41,6 +54,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { hasCookieStore, opsKindOf } from './app.js';
+import { profileSection } from './profile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -60,26 +74,36 @@ const TASKSET = hasTaskset();
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Every mode, in the order a round measures them on each route: the two sides of every ratio are
+ * neighbours (ours next to theirs, `none` amid the stores whose `GET /public` it is compared with),
+ * so they run seconds apart; every other round runs the order backwards.
+ */
 export const ALL_MODES = [
   // Express
-  'none',
-  'lazy-sqlite',
   'lazy-postgres',
-  'lazy-mariadb',
-  'lazy-redis',
-  ...(hasCookieStore ? ['lazy-cookie'] : []),
-  'lazy-sqlite-current',
+  'express-session-typeorm-postgres',
+  'lazy-sqlite',
   'express-session-typeorm-sqlite',
   'express-session-typeorm-sqlite-defaults',
-  'express-session-typeorm-postgres',
+  'none',
+  'lazy-sqlite-current',
+  'lazy-redis',
   'express-session-redis',
+  'lazy-mariadb',
+  ...(hasCookieStore ? ['lazy-cookie'] : []),
   // Fastify
-  'none-fastify',
-  'lazy-fastify-sqlite',
   'lazy-fastify-postgres',
   'fastify-session-typeorm-postgres',
+  'none-fastify',
+  'lazy-fastify-sqlite',
   'fastify-session-redis',
 ];
+/** Modes with no target, left out of the full run for time (BENCH_MODES brings them back). */
+const OPTIONAL_MODES = ['fastify-session-redis', 'express-session-typeorm-sqlite', 'lazy-sqlite-current'];
+/** Session sizes of the size sweep (bytes of data besides the counter), and the stores it covers. */
+const SWEEP_MODES = ['lazy-sqlite', 'lazy-postgres', 'lazy-redis'];
+const SWEEP_ROUTES: Route[] = ['me', 'cart'];
 const ROUTES = {
   public: { method: 'GET', path: '/public' },
   me: { method: 'GET', path: '/me' },
@@ -91,14 +115,18 @@ type Shape = 'per-connection' | 'one-session';
 const BOTH: Shape[] = ['per-connection', 'one-session'];
 
 /** The comparisons that BENCH_FOCUS can run alone: what each needs, nothing more. */
-const FOCUS: Record<string, { modes: string[]; routes: Route[]; shapes: Shape[] }> = {
+const FOCUS: Record<string, { modes: string[]; routes: Route[]; shapes: Shape[]; sweep?: boolean }> = {
   public: { modes: ['none', 'lazy-sqlite', 'lazy-postgres', 'lazy-redis'], routes: ['public'], shapes: ['per-connection'] },
   'public-fastify': { modes: ['none-fastify', 'lazy-fastify-sqlite', 'lazy-fastify-postgres'], routes: ['public'], shapes: ['per-connection'] },
-  postgres: { modes: ['lazy-postgres', 'express-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: BOTH },
-  'postgres-fastify': { modes: ['lazy-fastify-postgres', 'fastify-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: BOTH },
-  sqlite: { modes: ['lazy-sqlite', 'express-session-typeorm-sqlite', 'express-session-typeorm-sqlite-defaults'], routes: ['me', 'cart'], shapes: BOTH },
-  redis: { modes: ['lazy-redis', 'express-session-redis'], routes: ['me', 'cart'], shapes: BOTH },
-  current: { modes: ['none', 'lazy-sqlite', 'lazy-sqlite-current'], routes: ['public', 'me', 'cart'], shapes: ['per-connection'] },
+  postgres: { modes: ['lazy-postgres', 'express-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: ['one-session'] },
+  'postgres-fastify': { modes: ['lazy-fastify-postgres', 'fastify-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: ['one-session'] },
+  sqlite: { modes: ['lazy-sqlite', 'express-session-typeorm-sqlite', 'express-session-typeorm-sqlite-defaults'], routes: ['me', 'cart'], shapes: ['one-session'] },
+  redis: { modes: ['lazy-redis', 'express-session-redis'], routes: ['me', 'cart'], shapes: ['one-session'] },
+  current: { modes: ['none', 'lazy-sqlite', 'lazy-sqlite-current'], routes: ['public', 'me', 'cart'], shapes: ['one-session'] },
+  sizes: { modes: [], routes: [], shapes: [], sweep: true },
+  profile: { modes: [], routes: [], shapes: [] },
+  /** The store's own PostgreSQL path against TypeORM's QueryRunner (what 0.1.0 did). */
+  'pg-path': { modes: ['lazy-postgres', 'lazy-postgres-viaorm'], routes: ['me', 'cart'], shapes: ['one-session'] },
 };
 
 interface Stats {
@@ -112,6 +140,10 @@ interface Stats {
 export interface RunResult {
   /** 1-based: which interleaved round this run belongs to. */
   round: number;
+  /** Size sweep only: bytes of session data besides the counter. */
+  bytes?: number;
+  /** Position in its round: a ratio compares a run with the nearest run of the other side. */
+  seq: number;
   mode: string;
   route: Route;
   shape: Shape;
@@ -135,29 +167,47 @@ const list = (k: string, d: string[]) => (process.env[k] ? process.env[k]!.split
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const SECONDS = Number(env('BENCH_SECONDS', '2'));
+/** The size sweep's runs: its effects are large (2× and more), so shorter runs decide them. */
+const SWEEP_SECONDS = Number(env('BENCH_SWEEP_SECONDS', '1.5'));
 const ROUNDS = Math.max(1, Math.floor(Number(env('BENCH_ROUNDS', '3'))));
-const WARMUP = Number(env('BENCH_WARMUP', '1'));
-const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '16'));
+const WARMUP = Number(env('BENCH_WARMUP', '0.3'));
+/** Each process's warm-up before the round's first measured run, over everything it will serve. */
+const APP_WARMUP = Number(env('BENCH_APP_WARMUP', '2'));
+const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '10'));
+const SIZES = list('BENCH_SIZES', ['1000', '16000', '64000']).map(Number);
 const PORT = 3700;
-const ADMIN = PORT + 1;
-const BASE = `http://127.0.0.1:${PORT}`;
 
 // ---------------------------------------------------------------------------------------------
-// The app child
+// The app children: every mode of a round runs in its own process, all started before the round's
+// first run (each on its own pair of ports), so that the two sides of a ratio can run back to back.
 
-async function startApp(mode: string): Promise<ChildProcess> {
+interface App {
+  mode: string;
+  child: ChildProcess;
+  base: string;
+  admin: number;
+}
+
+async function startApp(mode: string, slot: number): Promise<App> {
   const appJs = join(here, 'app.js');
-  const args = [process.execPath, ...(process.env.BENCH_APP_NODE_OPTIONS ? process.env.BENCH_APP_NODE_OPTIONS.split(' ') : []), appJs, mode];
-  const [cmd, ...rest] = TASKSET && availableParallelism() >= 2 ? ['taskset', '-c', '1', ...args] : args;
-  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_PORT: String(PORT), BENCH_ADMIN_PORT: String(ADMIN) }, cwd: root });
+  const port = PORT + 2 * slot;
+  const app = { mode, base: `http://127.0.0.1:${port}`, admin: port + 1 } as App;
+  const args = [process.execPath, '--expose-gc', ...(process.env.BENCH_APP_NODE_OPTIONS ? process.env.BENCH_APP_NODE_OPTIONS.split(' ') : []), appJs, mode];
+  // Started on both cores (the apps of a round start together), pinned to the app core once up.
+  const pin = TASKSET && availableParallelism() >= 2;
+  const [cmd, ...rest] = pin ? ['taskset', '-c', '0,1', ...args] : args;
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_PORT: String(port), BENCH_ADMIN_PORT: String(app.admin) }, cwd: root });
+  app.child = child;
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`bench app '${mode}' exited with ${child.exitCode}: ${out}`);
     try {
-      await stats();
-      return child;
+      await stats(app);
+      // Every thread of the process (-a): libuv's pool and V8's helpers too.
+      if (pin) execFileSync('taskset', ['-a', '-cp', '1', String(child.pid)], { stdio: 'ignore' });
+      return app;
     } catch {
       await sleep(100);
     }
@@ -166,7 +216,8 @@ async function startApp(mode: string): Promise<ChildProcess> {
   throw new Error(`bench app '${mode}' did not start: ${out}`);
 }
 
-async function stopApp(child: ChildProcess): Promise<void> {
+async function stopApp(app: App): Promise<void> {
+  const child = app.child;
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
@@ -174,8 +225,8 @@ async function stopApp(child: ChildProcess): Promise<void> {
   if (child.exitCode === null) child.kill('SIGKILL');
 }
 
-async function stats(): Promise<Stats> {
-  const res = await fetch(`http://127.0.0.1:${ADMIN}/stats`);
+async function stats(app: App): Promise<Stats> {
+  const res = await fetch(`http://127.0.0.1:${app.admin}/stats`);
   return (await res.json()) as Stats;
 }
 
@@ -196,11 +247,11 @@ function sessionCookieFrom(headers: Record<string, unknown>): string | undefined
   return undefined;
 }
 
-/** n fresh sessions through POST /setup (not measured). */
-async function createSessions(n: number): Promise<string[]> {
+/** n fresh sessions through POST /setup (not measured), each with `bytes` of data besides the counter. */
+async function createSessions(app: App, n: number, bytes = 0): Promise<string[]> {
   const cookies: string[] = [];
   for (let i = 0; i < n; i++) {
-    const res = await fetch(`${BASE}/setup`, { method: 'POST' });
+    const res = await fetch(`${app.base}/setup${bytes ? `?bytes=${bytes}` : ''}`, { method: 'POST' });
     await res.arrayBuffer();
     // No sessions in this mode (none): send a cookie of the same size anyway, as a browser would.
     if (res.status === 404) {
@@ -223,7 +274,7 @@ async function createSessions(n: number): Promise<string[]> {
  * ('one-session': many tabs of one browser). A Set-Cookie in a response (login rotates the id)
  * updates the jar, as a browser would.
  */
-async function load(route: Route, shape: Shape, pool: string[], seconds: number): Promise<autocannon.Result> {
+async function load(app: App, route: Route, shape: Shape, pool: string[], seconds: number): Promise<autocannon.Result> {
   const shared = { cookie: '' };
   let next = 0;
   const { method, path } = ROUTES[route];
@@ -242,7 +293,7 @@ async function load(route: Route, shape: Shape, pool: string[], seconds: number)
       if (cookie) (shape === 'one-session' ? shared : this.jar).cookie = cookie;
     },
   };
-  return autocannon({ url: BASE, connections: CONNECTIONS, duration: seconds, requests: [request as unknown as autocannon.Request] });
+  return autocannon({ url: app.base, connections: CONNECTIONS, duration: seconds, requests: [request as unknown as autocannon.Request] });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -269,16 +320,36 @@ async function redisCalls(): Promise<{ total: number; info: number } | undefined
 
 // ---------------------------------------------------------------------------------------------
 
-async function measure(mode: string, route: Route, shape: Shape, round: number): Promise<RunResult> {
+/**
+ * Load on each distinct run of the app, and on GET /public, GET /me and POST /cart whether measured or
+ * not (the app without sessions answers them without one), so that every process of a round has
+ * served the same kinds of request; BENCH_APP_WARMUP seconds shared among them (0.3 s at least each).
+ */
+async function warm(app: App, steps: Step[]): Promise<void> {
+  const seen = new Set<string>();
+  const common: Step[] = [
+    { mode: app.mode, route: 'public', shape: 'per-connection' },
+    { mode: app.mode, route: 'me', shape: 'one-session' },
+    { mode: app.mode, route: 'cart', shape: 'one-session' },
+  ];
+  const distinct = [...common, ...steps].filter((x) => !seen.has(`${x.route} ${x.shape} ${x.bytes}`) && seen.add(`${x.route} ${x.shape} ${x.bytes}`));
+  const each = Math.max(0.3, APP_WARMUP / distinct.length);
+  for (const x of distinct) await load(app, x.route, x.shape, await createSessions(app, x.shape === 'per-connection' ? CONNECTIONS : 1, x.bytes), each);
+}
+
+async function measure(app: App, route: Route, shape: Shape, round: number, seq: number, bytes?: number): Promise<RunResult> {
+  const mode = app.mode;
   const sessions = shape === 'per-connection' ? CONNECTIONS : 1;
-  if (WARMUP > 0) await load(route, shape, await createSessions(sessions), WARMUP);
-  const pool = await createSessions(sessions);
+  const warmup = WARMUP;
+  if (warmup > 0) await load(app, route, shape, await createSessions(app, sessions, bytes), warmup);
+  const pool = await createSessions(app, sessions, bytes);
   const opsKind = opsKindOf(mode);
   const isRedis = opsKind === 'redis';
   const r0 = isRedis ? await redisCalls() : undefined;
-  const s0 = await stats();
-  const result = await load(route, shape, pool, SECONDS);
-  const s1 = await stats();
+  await (await fetch(`http://127.0.0.1:${app.admin}/gc`)).arrayBuffer();
+  const s0 = await stats(app);
+  const result = await load(app, route, shape, pool, bytes === undefined ? SECONDS : SWEEP_SECONDS);
+  const s1 = await stats(app);
   const r1 = isRedis ? await redisCalls() : undefined;
   const requests = result.requests.total;
   const per = (n: number) => (requests > 0 ? n / requests : NaN);
@@ -292,13 +363,15 @@ async function measure(mode: string, route: Route, shape: Shape, round: number):
   }
   return {
     round,
+    seq,
     mode,
     route,
     shape,
+    ...(bytes !== undefined ? { bytes } : {}),
     requests,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
-    rps: requests / (result.duration || SECONDS),
+    rps: requests / (result.duration || (bytes === undefined ? SECONDS : SWEEP_SECONDS)),
     p50: result.latency.p50,
     p99: result.latency.p99,
     cpuUsPerReq: per(s1.userUs + s1.systemUs - s0.userUs - s0.systemUs),
@@ -312,7 +385,12 @@ async function measure(mode: string, route: Route, shape: Shape, round: number):
 /** Routes a mode serves: the none modes only /public, the CurrentSession variant /public, /me and /cart. */
 function routesOf(mode: string, routes: Route[]): Route[] {
   if (mode === 'none' || mode.startsWith('none-')) return routes.filter((r) => r === 'public');
-  if (mode.endsWith('-current')) return routes.filter((r) => r !== 'login');
+  const full = process.env.BENCH_MODES === undefined && process.env.BENCH_ROUTES === undefined && process.env.BENCH_FOCUS === undefined;
+  if (mode.endsWith('-current')) return routes.filter((r) => r === 'public' || (r === 'me' && !full));
+  // Stores with no target beyond GET /public: /me and /cart only when asked for.
+  if (full && (mode === 'lazy-mariadb' || mode === 'lazy-cookie')) return routes.filter((r) => r === 'public');
+  // No target compares another stack's GET /public: it runs only when asked for (BENCH_MODES).
+  if (!mode.startsWith('lazy') && process.env.BENCH_MODES === undefined) return routes.filter((r) => r !== 'public');
   return routes;
 }
 
@@ -320,22 +398,83 @@ function routesOf(mode: string, routes: Route[]): Route[] {
 function runsOf(mode: string, routes: Route[], shapes: Shape[], shapesGiven: boolean): Array<[Route, Shape]> {
   const out: Array<[Route, Shape]> = [];
   for (const route of routesOf(mode, routes)) {
-    const mine = route === 'public' && !shapesGiven && shapes.includes('per-connection') ? ['per-connection' as Shape] : shapes;
+    const mine = route === 'public' && !shapesGiven ? ['per-connection' as Shape] : shapes;
     for (const shape of mine) out.push([route, shape]);
   }
   return out;
 }
 
-/** BENCH_FOCUS, or the full selection; explicit BENCH_MODES/ROUTES/SHAPES win over either. */
-function selection(): { modes: string[]; routes: Route[]; shapes: Shape[]; shapesGiven: boolean; focus: string[] } {
+interface Selection {
+  modes: string[];
+  routes: Route[];
+  shapes: Shape[];
+  shapesGiven: boolean;
+  focus: string[];
+  /** The size sweep's stores (none: no sweep). */
+  sweep: string[];
+}
+
+/**
+ * BENCH_FOCUS, or the full selection; explicit BENCH_MODES/ROUTES/SHAPES win over either. The full
+ * selection measures `/me` and `/cart` with one session shared by every connection (the issue's
+ * shape: tabs of one browser); BENCH_SHAPES=per-connection,one-session adds the other one.
+ */
+function selection(): Selection {
   const focus = list('BENCH_FOCUS', []);
   const unknown = focus.filter((f) => !FOCUS[f]);
   if (unknown.length) throw new Error(`BENCH_FOCUS: unknown ${unknown.join(', ')}; choose among ${Object.keys(FOCUS).join(', ')}`);
   const union = <T>(pick: (f: (typeof FOCUS)[string]) => T[]): T[] => [...new Set(focus.flatMap((f) => pick(FOCUS[f])))];
-  const modes = list('BENCH_MODES', focus.length ? union((f) => f.modes) : ALL_MODES);
+  const modes = list('BENCH_MODES', focus.length ? union((f) => f.modes) : ALL_MODES.filter((m) => !OPTIONAL_MODES.includes(m)));
   const routes = list('BENCH_ROUTES', focus.length ? union((f) => f.routes) : ['public', 'me', 'cart']) as Route[];
-  const shapes = list('BENCH_SHAPES', focus.length ? union((f) => f.shapes) : BOTH) as Shape[];
-  return { modes, routes, shapes, shapesGiven: process.env.BENCH_SHAPES !== undefined || focus.length > 0, focus };
+  const shapes = list('BENCH_SHAPES', focus.length ? union((f) => f.shapes) : ['per-connection', 'one-session']) as Shape[];
+  const shapesGiven = process.env.BENCH_SHAPES !== undefined || focus.length > 0;
+  // Full run: /public per-connection (no session is read), /me and /cart one-session.
+  const fullShapes = !shapesGiven;
+  const sweep = process.env.BENCH_SWEEP === '0' ? [] : focus.length === 0 || focus.some((f) => FOCUS[f].sweep) ? SWEEP_MODES : [];
+  return { modes, routes, shapes: fullShapes ? ['one-session'] : shapes, shapesGiven: !fullShapes || shapesGiven, focus, sweep };
+}
+
+/**
+ * GET /public: the app without sessions (`none`, `none-fastify`) runs again after every second mode
+ * of its platform, so that every mode it is compared with runs right next to one of its runs.
+ */
+function withBaselines(modes: string[]): string[] {
+  const out: string[] = [];
+  for (const base of ['none', 'none-fastify']) {
+    if (!modes.includes(base)) continue;
+    const platform = (m: string) => m.includes('fastify');
+    const others = modes.filter((m) => m !== base && platform(m) === platform(base));
+    others.forEach((m, i) => {
+      out.push(m);
+      if (i % 2 === 0 || i === others.length - 1) out.push(base);
+    });
+    if (others.length === 0) out.push(base);
+  }
+  return out.concat(modes.filter((m) => !out.includes(m)));
+}
+
+interface Step {
+  mode: string;
+  route: Route;
+  shape: Shape;
+  bytes?: number;
+}
+
+/**
+ * A round's runs, route by route (and size by size in the sweep), each route's modes in ALL_MODES
+ * order, so that the sides of every ratio are neighbours; odd rounds forwards, even ones backwards.
+ */
+function plan(sel: Selection, round: number): Step[] {
+  const steps: Step[] = [];
+  const order = ALL_MODES.filter((m) => sel.modes.includes(m)).concat(sel.modes.filter((m) => !ALL_MODES.includes(m)));
+  const keys: Array<[Route, Shape]> = [];
+  for (const route of sel.routes) for (const shape of [...sel.shapes, 'per-connection' as Shape]) if (!keys.some(([r, s]) => r === route && s === shape)) keys.push([route, shape]);
+  for (const [route, shape] of keys) {
+    const serving = order.filter((mode) => runsOf(mode, sel.routes, sel.shapes, sel.shapesGiven).some(([r, s]) => r === route && s === shape));
+    for (const mode of route === 'public' ? withBaselines(serving) : serving) steps.push({ mode, route, shape });
+  }
+  for (const route of SWEEP_ROUTES) for (const bytes of SIZES) for (const mode of sel.sweep) steps.push({ mode, route, shape: 'one-session', bytes });
+  return round % 2 === 1 ? steps : steps.reverse();
 }
 
 /** Other load on the machine: /proc/loadavg, and each core's busy share over `ms` while the bench is idle. */
@@ -367,46 +506,67 @@ async function hostLoad(ms = 1000): Promise<HostLoad | undefined> {
 }
 
 async function main(): Promise<void> {
-  const { modes, routes, shapes, shapesGiven, focus } = selection();
+  const sel = selection();
+  const { modes, focus } = sel;
   const before = await hostLoad();
   const started = Date.now();
   const results: RunResult[] = [];
   const loads: string[] = [];
   console.log(
-    `bench: ${modes.length} modes × ${ROUNDS} interleaved rounds, ${SECONDS}s runs (+${WARMUP}s warm-up), ${CONNECTIONS} connections, pinned: ${TASKSET && process.env.BENCH_PINNED === '1'}` +
-      (focus.length ? `, focus ${focus.join(', ')}` : ''),
+    `bench: ${modes.length} modes × ${ROUNDS} interleaved rounds, ${SECONDS}s runs (+${WARMUP}s warm-up; each process warmed ${APP_WARMUP}s before the round), ${CONNECTIONS} connections, pinned: ${TASKSET && process.env.BENCH_PINNED === '1'}` +
+      (focus.length ? `, focus ${focus.join(', ')}` : '') + (sel.sweep.length ? `, size sweep ${SIZES.join('/')} B on ${sel.sweep.join(', ')}` : ''),
   );
   if (before) console.log(`host before: loadavg ${before.loadavg}, per-core busy ${before.busy.map((b) => `${(b * 100).toFixed(0)}%`).join(' ')}`);
   for (let round = 1; round <= ROUNDS; round++) {
-    // Every other round backwards: a drift of the machine's speed during the run favours no mode.
-    for (const mode of round % 2 === 1 ? modes : [...modes].reverse()) {
-      const child = await startApp(mode);
-      try {
-        for (const [route, shape] of runsOf(mode, routes, shapes, shapesGiven)) {
-          const r = await measure(mode, route, shape, round);
-          results.push(r);
-          const ops = r.opsKind === '-' ? '' : `${r.opsKind} ${r.opsPerReq.toFixed(2)}/req` + (r.serverRedisPerReq !== undefined ? ` (server ${r.serverRedisPerReq.toFixed(2)})` : '');
-          console.log(
-            `r${round} ${mode.padEnd(34)} ${route.padEnd(7)} ${shape.padEnd(15)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms  ` +
-              `cpu ${r.cpuUsPerReq.toFixed(0).padStart(5)} µs/req  ${ops}` +
-              (r.non2xx || r.errors ? `  non2xx ${r.non2xx} errors ${r.errors}` : ''),
-          );
-        }
-      } finally {
-        await stopApp(child);
+    const steps = plan(sel, round);
+    // Fresh processes every round: two processes of one mode differ, and the spread should show it.
+    const apps = new Map<string, App>();
+    try {
+      const launched = await Promise.allSettled([...new Set(steps.map((x) => x.mode))].map((mode, slot) => startApp(mode, slot)));
+      for (const r of launched) if (r.status === 'fulfilled') apps.set(r.value.mode, r.value);
+      const failed = launched.find((r) => r.status === 'rejected');
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+      // Every process warmed on everything it will serve before any run is measured: otherwise the
+      // first measured run of each process would be its coldest, and a mode measured more than once
+      // in a round (none) would have an edge over the others.
+      console.log(`${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s round ${round}: ${apps.size} apps started`);
+      for (const app of apps.values()) await warm(app, steps.filter((x) => x.mode === app.mode));
+      console.log(`${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s round ${round}: warmed`);
+      for (const [seq, step] of steps.entries()) {
+        const r = await measure(apps.get(step.mode)!, step.route, step.shape, round, seq, step.bytes);
+        results.push(r);
+        const ops = r.opsKind === '-' ? '' : `${r.opsKind} ${r.opsPerReq.toFixed(2)}/req` + (r.serverRedisPerReq !== undefined ? ` (server ${r.serverRedisPerReq.toFixed(2)})` : '');
+        console.log(
+          `${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s r${round} ${step.mode.padEnd(34)} ${(step.route + (step.bytes ? ` ${step.bytes / 1000}kB` : '')).padEnd(9)} ${step.shape.padEnd(15)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${String(r.p99).padStart(4)} ms  ` +
+            `cpu ${r.cpuUsPerReq.toFixed(0).padStart(5)} µs/req  ${ops}` +
+            (r.non2xx || r.errors ? `  non2xx ${r.non2xx} errors ${r.errors}` : ''),
+        );
       }
-      loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
+    } finally {
+      for (const app of apps.values()) await stopApp(app);
     }
+    loads.push(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
   }
   let micro: string | undefined;
   if (process.env.BENCH_MICRO !== '0') {
     console.log('micro-benchmark (in-process, bench/micro.ts) ...');
     micro = await runMicro();
   }
+  let profile: string | undefined;
+  if (process.env.BENCH_PROFILE !== '0' && (focus.length === 0 || focus.includes('profile'))) {
+    console.log('CPU profile of GET /me on PostgreSQL (bench/profile.ts) ...');
+    profile = await profileSection({ seconds: Number(process.env.PROFILE_SECONDS ?? 4), connections: CONNECTIONS });
+  }
+  // ---- Redis Cluster section (bench/cluster.ts, another branch): the lead adds, at merge:
+  //   import { clusterSection } from './cluster.js';
+  //   if (process.env.BENCH_CLUSTER !== '0' && focus.length === 0) cluster = await clusterSection({ seconds: SECONDS, rounds: ROUNDS });
+  // About 2 minutes of the full run's 15 are kept for it. The report appends it as it is.
+  let cluster: string | undefined;
+  // ---- end of the Redis Cluster section
   const after = await hostLoad();
   if (after) console.log(`host after: loadavg ${after.loadavg}, per-core busy ${after.busy.map((b) => `${(b * 100).toFixed(0)}%`).join(' ')}`);
   const out = process.env.BENCH_OUT ?? join(root, 'bench', 'RESULTS.md');
-  writeFileSync(out, report(results, micro, (Date.now() - started) / 1000, { modes, routes, shapes, focus }, { before, after, loads }));
+  writeFileSync(out, report(results, [profile, micro, cluster], (Date.now() - started) / 1000, sel, { before, after, loads }));
   writeFileSync(join(here, 'results.json'), JSON.stringify(results, null, 2));
   console.log(`wrote ${out} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
 }
@@ -416,7 +576,7 @@ function runMicro(): Promise<string> {
   const args = [process.execPath, join(here, 'micro.js'), '--markdown'];
   const [cmd, ...rest] = TASKSET && availableParallelism() >= 2 ? ['taskset', '-c', '1', ...args] : args;
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root });
+    const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env: { MICRO_ROUNDS: '3', MICRO_N: '2500', ...process.env } });
     let out = '';
     child.stdout!.on('data', (d) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`micro.js exited with ${code}`))));
@@ -496,15 +656,13 @@ function spread(values: number[]): Spread | undefined {
 const fmtSpread = (s: Spread | undefined, d = 0, suffix = '') =>
   s === undefined ? '–' : s.n === 1 || s.min === s.max ? `${s.median.toFixed(d)}${suffix}` : `${s.median.toFixed(d)}${suffix} (${s.min.toFixed(d)}–${s.max.toFixed(d)})`;
 
-function report(results: RunResult[], micro: string | undefined, elapsed: number, sel: { modes: string[]; routes: string[]; shapes: string[]; focus: string[] }, load: LoadInfo): string {
+function report(all: RunResult[], extra: Array<string | undefined>, elapsed: number, sel: Selection, load: LoadInfo): string {
+  const results = all.filter((r) => r.bytes === undefined);
+  const sweep = all.filter((r) => r.bytes !== undefined);
   const runs = (mode: string, route: Route, shape: Shape) => results.filter((r) => r.mode === mode && r.route === route && r.shape === shape);
   const stat = (mode: string, route: Route, shape: Shape, pick: (r: RunResult) => number) => spread(runs(mode, route, shape).map(pick));
   /** A ÷ B per round (the two ran close in time), then their spread. */
-  const ratioOf = (a: RunResult[], b: RunResult[], pick: (r: RunResult) => number) =>
-    spread(a.map((x) => {
-      const y = b.find((r) => r.round === x.round);
-      return y && pick(y) > 0 ? pick(x) / pick(y) : NaN;
-    }));
+  const ratioOf = nearestRatio;
   const rpsRatio = (a: string, b: string, route: Route, shape: Shape) => ratioOf(runs(a, route, shape), runs(b, route, shape), (r) => r.rps);
   const cpuRatio = (a: string, b: string, route: Route, shape: Shape) => ratioOf(runs(a, route, shape), runs(b, route, shape), (r) => r.cpuUsPerReq);
   const keys: Array<[string, Route, Shape]> = [];
@@ -515,11 +673,12 @@ function report(results: RunResult[], micro: string | undefined, elapsed: number
   lines.push('Generated by `npm run bench` (bench/run.ts); do not edit by hand.', '');
   lines.push(...machine());
   lines.push(
-    `- Settings: ${ROUNDS} interleaved rounds (every mode once per round, in alternating order, each in a fresh process); ${SECONDS} s per run after ${WARMUP} s warm-up, ${CONNECTIONS} connections, pipelining 1; app on core 1 (\`taskset -c 1\`), autocannon on core 0; total ${elapsed.toFixed(0)} s. ` +
+    `- Settings: ${ROUNDS} interleaved rounds (every run once per round; in each round every mode's app is a fresh process, all started before its first run, and each route's modes run back to back with the two sides of every ratio next to each other, forwards in odd rounds and backwards in even ones); ${SECONDS} s per run after ${WARMUP} s warm-up (and every process warmed for ${APP_WARMUP} s over all it serves before the round's first run), ${CONNECTIONS} connections, pipelining 1; app on core 1 (\`taskset -c 1\`), autocannon on core 0; total ${elapsed.toFixed(0)} s. ` +
       'Every figure below is the median over the rounds with its min–max in parentheses; a ratio is taken within each round (both sides ran close together in time) and its median decides a target. ' +
       'One comparison alone, while working: `BENCH_FOCUS=public npm run bench` (see bench/run.ts for the list).',
     ...loadLine(load),
-    `- Selection: ${sel.focus.length ? `focus ${sel.focus.join(', ')}; ` : ''}modes ${sel.modes.join(', ')}; routes ${sel.routes.join(', ')}; shapes ${sel.shapes.join(', ')} (\`GET /public\` per-connection only, unless shapes are given).`,
+    `- Selection: ${sel.focus.length ? `focus ${sel.focus.join(', ')}; ` : ''}modes ${sel.modes.join(', ')}; routes ${sel.routes.join(', ')}; shapes ${sel.shapes.join(', ')} (\`GET /public\` per-connection only, unless shapes are given)` +
+      (sel.sweep.length ? `; size sweep on ${sel.sweep.join(', ')} at ${SIZES.join(', ')} bytes.` : '.'),
     '',
     'Modes: `none`/`none-fastify` are the same Nest app without sessions (the ceiling) on Express / Fastify; `lazy-<store>` and `lazy-fastify-<store>` are this module with `@Session()` in the handlers ' +
       '(stores: `TypeOrmSessionStore` on SQLite, PostgreSQL or MariaDB; `RedisSessionStore` over ioredis with `{ enableOfflineQueue: false, maxRetriesPerRequest: 1 }`; `CookieSessionStore` when this checkout exports it); ' +
@@ -697,7 +856,8 @@ function report(results: RunResult[], micro: string | undefined, elapsed: number
     if (!sel.modes.includes('lazy-cookie')) lines.push(hasCookieStore ? '`lazy-cookie` was not selected in this run.' : '`lazy-cookie` is not in this run: `CookieSessionStore` is not exported by src/index.ts in this checkout (the mode turns itself on once it is).', '');
   }
 
-  if (micro) lines.push(micro.trim(), '');
+  if (sweep.length) lines.push(...sweepSection(sweep, ratioOf));
+  for (const section of extra) if (section) lines.push(section.trim(), '');
   return lines.join('\n');
 }
 
@@ -713,4 +873,53 @@ if (TASKSET && process.env.BENCH_PINNED !== '1' && availableParallelism() >= 2) 
     console.error(err);
     process.exit(1);
   });
+}
+
+/**
+ * How cost grows with the session's size: `GET /me` reads one small key and `POST /cart` increments it
+ * in a session that also holds `bytes` of other data; each size against 1 KB in the same round.
+ */
+function sweepSection(sweep: RunResult[], ratioOf: (a: RunResult[], b: RunResult[], pick: (r: RunResult) => number) => Spread | undefined): string[] {
+  const lines = ['## How cost grows with the session\'s size', ''];
+  lines.push(
+    'Every connection on one session whose data holds, besides the counter `n`, one string key of the given size (the default `maxDataBytes` is 64 KiB, so 64 kB is about the largest session it allows). `GET /me` reads `n` only; `POST /cart` increments it. ' +
+      'Ratios are taken against the smallest size in the same round (median, min–max).',
+    '',
+    '| store | route | session data | req/s | CPU µs/req | ops/req | req/s ÷ smallest | CPU ÷ smallest |',
+    '|---|---|--:|--:|--:|--:|--:|--:|',
+  );
+  const sizes = [...new Set(sweep.map((r) => r.bytes!))].sort((a, b) => a - b);
+  const modes = [...new Set(sweep.map((r) => r.mode))];
+  for (const mode of modes) {
+    for (const route of SWEEP_ROUTES) {
+      const base = sweep.filter((r) => r.mode === mode && r.route === route && r.bytes === sizes[0]);
+      for (const bytes of sizes) {
+        const rs = sweep.filter((r) => r.mode === mode && r.route === route && r.bytes === bytes);
+        if (!rs.length) continue;
+        const ops = spread(rs.map((r) => r.opsPerReq))?.median;
+        lines.push(
+          `| ${mode} | ${ROUTES[route].method} ${ROUTES[route].path} | ${bytes >= 1000 ? `${bytes / 1000} kB` : `${bytes} B`} | ${fmtSpread(spread(rs.map((r) => r.rps)))} | ${fmtSpread(spread(rs.map((r) => r.cpuUsPerReq)))} | ` +
+            `${rs[0].opsKind === '-' ? '0' : `${fmt(ops, 2)} ${rs[0].opsKind}`} | ${fmtSpread(ratioOf(rs, base, (r) => r.rps), 2, '×')} | ${fmtSpread(ratioOf(rs, base, (r) => r.cpuUsPerReq), 2, '×')} |`,
+        );
+      }
+    }
+  }
+  lines.push('');
+  return lines;
+}
+
+/**
+ * A ÷ B per run of A: against the run of B nearest to it in the same round (the mean of the two
+ * when one is just before and one just after), then the spread of those ratios.
+ */
+function nearestRatio(a: RunResult[], b: RunResult[], pick: (r: RunResult) => number): Spread | undefined {
+  return spread(
+    a.map((x) => {
+      const same = b.filter((r) => r.round === x.round && pick(r) > 0);
+      if (same.length === 0) return NaN;
+      const d = Math.min(...same.map((r) => Math.abs(r.seq - x.seq)));
+      const near = same.filter((r) => Math.abs(r.seq - x.seq) === d);
+      return pick(x) / (near.reduce((t, r) => t + pick(r), 0) / near.length);
+    }),
+  );
 }

@@ -9,7 +9,7 @@ interface ReplyLike {
 }
 
 interface FastifyLike {
-  addHook(name: 'onSend', hook: (request: unknown, reply: ReplyLike, payload: unknown) => Promise<unknown>): unknown;
+  addHook(name: 'onSend', hook: (request: unknown, reply: ReplyLike, payload: unknown, done: (err: null, payload: unknown) => void) => void): unknown;
   addHook(name: 'onRequest', hook: (request: object, reply: ReplyLike & object, done: () => void) => void): unknown;
 }
 
@@ -46,18 +46,24 @@ export class FastifyHttpAdapter extends RequestReader implements PlatformAdapter
     // Fastify's own request and reply (not their `raw`): they are what guards and handlers get, and
     // only the request knows the protocol under the server's trustProxy setting.
     fastify.addHook('onRequest', (request, reply, done) => entry.use(request, reply, done));
-    fastify.addHook('onSend', async (request, reply, payload) => {
-      const pending = find(request)?.beforeSend(reply.statusCode);
-      if (!pending) return payload;
+    // Callback style, not async: a request whose session was never used then costs no promise.
+    fastify.addHook('onSend', (request, reply, payload, done) => {
+      let pending: Promise<void> | undefined;
       try {
-        await pending;
-        return payload;
-      } catch {
-        reply.code(503);
-        reply.header('content-type', 'application/json; charset=utf-8');
-        reply.header('cache-control', 'no-store');
-        return UNAVAILABLE_BODY;
+        pending = find(request)?.beforeSend(reply.statusCode);
+      } catch (err) {
+        pending = Promise.reject(err);
       }
+      if (!pending) return done(null, payload);
+      pending.then(
+        () => done(null, payload),
+        () => {
+          reply.code(503);
+          reply.header('content-type', 'application/json; charset=utf-8');
+          reply.header('cache-control', 'no-store');
+          done(null, UNAVAILABLE_BODY);
+        },
+      );
     });
   }
 }

@@ -5,6 +5,7 @@ import { SessionOptionsError } from '../../errors.js';
 import { SqlDialect, hasDeleteReturning, sqlFamily } from './dialect.js';
 import { RowCodec, rowSummary } from './rows.js';
 import { checkSessionsTable } from './startup.js';
+import { PgStatementRunner, type QueryResultLike } from './pg-runner.js';
 
 export interface TypeOrmSessionStoreOptions {
   /** Table name; default 'sessions' (as SessionEntity and the migration). */
@@ -22,11 +23,14 @@ export interface TypeOrmSessionStoreOptions {
    * removed key, tampering) reads as no session. Default: none, data stored as plain JSON.
    */
   encryptionKeys?: string[];
-}
-
-interface QueryResultLike {
-  records?: Record<string, unknown>[];
-  affected?: number | null;
+  /**
+   * PostgreSQL: prepare the statements of every request (load, insert, update, destroy) once per
+   * connection, as named prepared statements, so the server parses and plans them once. Set it to
+   * false behind PgBouncer in transaction mode older than 1.21 (or with max_prepared_statements = 0),
+   * where a named statement prepared on one server connection is not there on the next: statements
+   * are then sent unnamed, parsed on every call. Default true. Other databases ignore it.
+   */
+  preparedStatements?: boolean;
 }
 
 /**
@@ -38,6 +42,8 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
   private readonly sql: SqlDialect;
   private readonly rows: RowCodec;
   private ready: Promise<void> | undefined;
+  /** PostgreSQL without query subscribers: statements through the driver's pool (see PgStatementRunner). */
+  private readonly pg: PgStatementRunner | undefined;
 
   constructor(private readonly dataSource: DataSource, private readonly options: TypeOrmSessionStoreOptions = {}) {
     const type = dataSource.options.type;
@@ -49,6 +55,7 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
     this.sql = new SqlDialect(family, table, hasDeleteReturning(type), batch);
     const sealer = options.encryptionKeys === undefined ? undefined : new SessionSealer(options.encryptionKeys);
     this.rows = new RowCodec(sealer, this.sql.family === 'postgres');
+    this.pg = PgStatementRunner.usable(dataSource) ? new PgStatementRunner(dataSource, options.preparedStatements ?? true) : undefined;
   }
 
   /** The DDL this store expects, for hand-written migrations. */
@@ -79,9 +86,12 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
     await checkSessionsTable(this.dataSource, this.sql, log);
   }
 
-  private async run(sql: string, params: unknown[]): Promise<QueryResultLike> {
+  /** `prepare`: a statement of every request, worth a named prepared statement (PostgreSQL). */
+  private async run(sql: string, params: unknown[], prepare = false): Promise<QueryResultLike> {
     const ready = this.ensureReady();
     if (ready) await ready;
+    const pool = this.pg?.pool();
+    if (pool) return this.pg!.run(pool, sql, params, prepare);
     const runner = this.dataSource.createQueryRunner();
     try {
       return (await runner.query(sql, params, true)) as QueryResultLike;
@@ -90,22 +100,22 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
     }
   }
 
-  private async summaries(sql: string, params: unknown[]): Promise<StoredSessionSummary[]> {
-    return ((await this.run(sql, params)).records ?? []).map(rowSummary);
+  private async summaries(sql: string, params: unknown[], prepare = false): Promise<StoredSessionSummary[]> {
+    return ((await this.run(sql, params, prepare)).records ?? []).map(rowSummary);
   }
 
   async load(id: string): Promise<SessionRecord | null> {
-    const row = (await this.run(this.sql.load, [id])).records?.[0];
+    const row = (await this.run(this.sql.load, [id], true)).records?.[0];
     return row ? this.rows.record(row) : null;
   }
 
   async create(r: SessionRecord): Promise<void> {
-    await this.run(this.sql.insert, this.rows.insertParams(r));
+    await this.run(this.sql.insert, this.rows.insertParams(r), true);
   }
 
   async update(id: string, patch: SessionPatch): Promise<boolean> {
     const { shape, params } = this.rows.update(id, patch);
-    const { affected } = await this.run(this.sql.update(shape), params);
+    const { affected } = await this.run(this.sql.update(shape), params, true);
     return (affected ?? 0) > 0;
   }
 
@@ -120,7 +130,10 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
   }
 
   async destroy(id: string): Promise<StoredSessionSummary | null> {
-    const rows = await this.deleteReturning(this.sql.deleteReturning, this.sql.selectSummaryById, [id], () => [this.sql.deleteById, [id]]);
+    const returning = this.sql.deleteReturning;
+    // A logout's statement, one per destroyed session: prepared like the other per-request ones.
+    if (returning) return (await this.summaries(returning, [id], true))[0] ?? null;
+    const rows = await this.deleteReturning(undefined, this.sql.selectSummaryById, [id], () => [this.sql.deleteById, [id]]);
     return rows[0] ?? null;
   }
 

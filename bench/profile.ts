@@ -1,0 +1,190 @@
+/**
+ * Where a request's CPU time goes: a V8 CPU profile (sampled every 100 µs, in-process, exactly over
+ * the measured window) of `GET /me` and `GET /public` on `lazy-postgres` (this module on PostgreSQL), of the same
+ * route on `express-session-typeorm-postgres` and of `GET /public` on `none` (the same Nest app
+ * without sessions), each under the same load as the benchmark (one session shared by every
+ * connection). Self time is grouped by layer and divided by the requests served; the difference to
+ * `none` is what the session costs.
+ *
+ *   npm run bench:profile          (PROFILE_SECONDS, BENCH_CONNECTIONS move it; Markdown on stdout)
+ *
+ * bench/run.ts adds the same section to RESULTS.md.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const PORT = 3790;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string }; children?: number[] }>;
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** The layers a sample's own frame is counted in, first match wins. */
+const LAYERS: Array<[string, (url: string, fn: string) => boolean]> = [
+  ['idle', (u, f) => !u && f === '(idle)'],
+  ['garbage collection', (u, f) => !u && f === '(garbage collector)'],
+  ['TypeORM (QueryRunner, query events, QueryResult)', (u) => u.includes('/node_modules/typeorm/')],
+  ['node-postgres (pg, pg-pool, pg-protocol, pg-types)', (u) => /\/node_modules\/(pg|pg-pool|pg-protocol|pg-types|postgres-[a-z]+)\//.test(u)],
+  ['the store: row mapping, JSON decoding', (u) => /\/src\/stores\//.test(u)],
+  ['HMAC and SHA-256 (node:crypto)', (u) => u.startsWith('node:internal/crypto')],
+  ['the session: cookie, token, handle, commit', (u) => /\/src\/(session|crypto|http|request|nest|module)\//.test(u)],
+  ['express-session, connect-typeorm, cookie parsing', (u) => /\/node_modules\/(express-session|connect-typeorm|cookie|cookie-signature|uid-safe|random-bytes|debug|ms)\//.test(u)],
+  ['Nest, Express (router, body-parser, …)', (u) => /\/node_modules\/(@nestjs|express|router|body-parser|path-to-regexp|finalhandler|send|serve-static|on-finished|on-headers|parseurl|content-type|type-is|raw-body|qs|encodeurl|escape-html|etag|fresh|proxy-addr|vary|depd|statuses|http-errors|mime|media-typer|accepts|negotiator|methods|merge-descriptors|iconv-lite|bytes|unpipe|forwarded|ipaddr\.js|rxjs|iterare|tslib|uid|reflect-metadata)\//.test(u)],
+  ['promises, microtasks, timers', (u, f) => u === 'node:internal/process/task_queues' || u === 'node:internal/timers' || (!u && /runMicrotasks|Promise|AsyncFunction|PromiseResolve|(^\(program\)$)/.test(f))],
+  ['socket writes (writev/write syscalls)', (u, f) => !u && /^(writev|writeBuffer|writeUtf8String|writeLatin1String|writeAsciiString)$/.test(f)],
+  ['node:http, net, streams, buffers', (u) => /^node:(_http|net|internal\/(streams|stream_base_commons|http|buffer|net)|buffer|events|stream)/.test(u)],
+];
+const OTHER = 'other (V8 builtins, JSON.parse/stringify, …)';
+
+/**
+ * The layers scaled so that they add up to the process's CPU time per request: a sample's time delta
+ * is wall-clock time, which on a busy machine also counts the time the thread waited for the core.
+ */
+function scaled(layers: Map<string, number>, cpuUs: number): Map<string, number> {
+  let sum = 0;
+  for (const [name, us] of layers) if (name !== 'idle') sum += us;
+  const k = sum > 0 ? cpuUs / sum : 1;
+  return new Map([...layers].map(([name, us]) => [name, us * k]));
+}
+
+/** µs of own time per request in each layer. */
+function layers(profile: CpuProfile, requests: number): Map<string, number> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const out = new Map<string, number>([...LAYERS.map(([name]) => [name, 0] as [string, number]), [OTHER, 0]]);
+  const layerOf = new Map<number, string>();
+  for (const n of profile.nodes) {
+    const { url, functionName } = n.callFrame;
+    const u = url.replace(/^file:\/\//, '');
+    layerOf.set(n.id, LAYERS.find(([, test]) => test(u, functionName))?.[0] ?? OTHER);
+  }
+  for (let i = 0; i < profile.samples.length; i++) {
+    const layer = layerOf.get(profile.samples[i]) ?? OTHER;
+    out.set(layer, out.get(layer)! + (profile.timeDeltas[i] ?? 0) / requests);
+  }
+  void byId;
+  return out;
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`profile: the app exited with ${child.exitCode}`);
+    try {
+      await (await fetch(url)).arrayBuffer();
+      return;
+    } catch {
+      await sleep(100);
+    }
+  }
+  throw new Error('profile: the app did not start');
+}
+
+interface Profiled {
+  mode: string;
+  route: string;
+  requests: number;
+  rps: number;
+  cpuUs: number;
+  layers: Map<string, number>;
+}
+
+/** One mode under load, profiled over the measured window only. */
+async function profileMode(mode: string, method: 'GET' | 'POST', path: string, seconds: number, connections: number): Promise<Profiled> {
+  const args = [process.execPath, join(here, 'app.js'), mode];
+  const [cmd, ...rest] = hasTaskset() && availableParallelism() >= 2 ? ['taskset', '-c', '1', ...args] : args;
+  const child = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'inherit'], cwd: root, env: { ...process.env, BENCH_PORT: String(PORT), BENCH_ADMIN_PORT: String(PORT + 1) } });
+  const base = `http://127.0.0.1:${PORT}`;
+  const admin = `http://127.0.0.1:${PORT + 1}`;
+  try {
+    await waitFor(`${admin}/stats`, child);
+    const setup = await fetch(`${base}/setup`, { method: 'POST' });
+    await setup.arrayBuffer();
+    const cookie = setup.status === 404 ? '' : (setup.headers.getSetCookie()[0] ?? '').split(';')[0];
+    const run = (duration: number) => autocannon({ url: `${base}${path}`, method, connections, duration, headers: cookie ? { cookie } : {} });
+    await run(2);
+    const s0 = (await (await fetch(`${admin}/stats`)).json()) as { userUs: number; systemUs: number };
+    await (await fetch(`${admin}/profile/start`)).arrayBuffer();
+    const result = await run(seconds);
+    const profile = (await (await fetch(`${admin}/profile/stop`)).json()) as CpuProfile;
+    const s1 = (await (await fetch(`${admin}/stats`)).json()) as { userUs: number; systemUs: number };
+    const requests = result.requests.total;
+    return {
+      mode,
+      route: `${method} ${path}`,
+      requests,
+      rps: requests / (result.duration || seconds),
+      cpuUs: (s1.userUs + s1.systemUs - s0.userUs - s0.systemUs) / requests,
+      layers: scaled(layers(profile, requests), (s1.userUs + s1.systemUs - s0.userUs - s0.systemUs) / requests),
+    };
+  } finally {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** The Markdown section: µs per request and layer, for each profiled mode, and ours minus none. */
+export async function profileSection(opts: { seconds?: number; connections?: number } = {}): Promise<string> {
+  const seconds = opts.seconds ?? Number(process.env.PROFILE_SECONDS ?? 4);
+  const connections = opts.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 10);
+  const runs = [
+    await profileMode('none', 'GET', '/public', seconds, connections),
+    await profileMode('lazy-postgres', 'GET', '/public', seconds, connections),
+    await profileMode('lazy-postgres', 'GET', '/me', seconds, connections),
+    await profileMode('express-session-typeorm-postgres', 'GET', '/me', seconds, connections),
+  ];
+  const [none, pub, ours, theirs] = runs;
+  const names = [...ours.layers.keys()].filter((k) => k !== 'idle');
+  const f = (n: number) => n.toFixed(1);
+  const lines = [
+    '## Where the time of `GET /me` on PostgreSQL goes (CPU profile)',
+    '',
+    `\`npm run bench:profile\` (bench/profile.ts): V8's sampling profiler (every 100 µs) inside the app over ${seconds} s of load (${connections} connections, one session), after 2 s of warm-up, one process per mode. ` +
+      'Own time of each sampled frame, grouped by layer, in µs per request, scaled so that the layers add up to the process\'s CPU time per request (a sample\'s time is wall-clock time, which on a busy machine also counts waiting for the core); the profiler itself adds a little to every figure. ' +
+      '"Ours − none" is what the session adds to a request of the same app without sessions (`GET /public` on `none`); for this module it is the node-postgres round trip, the store, the cookie\'s HMAC and the id\'s SHA-256.',
+    '',
+    `| layer | none, GET /public | lazy-postgres, GET /public | lazy-postgres, GET /me | express-session + connect-typeorm, GET /me | ours /public − none | ours /me − none | theirs /me − none |`,
+    '|---|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  let sums = [0, 0, 0, 0];
+  for (const name of names) {
+    const v = runs.map((r) => r.layers.get(name) ?? 0);
+    sums = sums.map((s, i) => s + v[i]);
+    lines.push(`| ${name} | ${f(v[0])} | ${f(v[1])} | ${f(v[2])} | ${f(v[3])} | ${f(v[1] - v[0])} | ${f(v[2] - v[0])} | ${f(v[3] - v[0])} |`);
+  }
+  const d = (i: number) => f(sums[i] - sums[0]);
+  lines.push(`| **all layers (= process CPU time)** | **${f(sums[0])}** | **${f(sums[1])}** | **${f(sums[2])}** | **${f(sums[3])}** | **${d(1)}** | **${d(2)}** | **${d(3)}** |`);
+  lines.push(
+    `| req/s while profiled | ${none.rps.toFixed(0)} | ${pub.rps.toFixed(0)} | ${ours.rps.toFixed(0)} | ${theirs.rps.toFixed(0)} | | | |`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  profileSection().then(
+    (md) => console.log(md),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}

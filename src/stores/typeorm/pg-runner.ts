@@ -1,0 +1,92 @@
+import { createHash } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+
+export interface QueryResultLike {
+  records?: Record<string, unknown>[];
+  affected?: number | null;
+}
+
+/** The part of node-postgres' Pool the store uses. */
+interface PgPool {
+  query(config: { text: string; values: unknown[]; name?: string }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+}
+
+/** A TypeORM subscriber that listens to every query; the store's own path would skip it. */
+interface QueryListener {
+  beforeQuery?: unknown;
+  afterQuery?: unknown;
+}
+
+/**
+ * PostgreSQL statements sent through the DataSource's own node-postgres pool (the same connections,
+ * credentials and timeouts as every TypeORM query), not through a QueryRunner per statement.
+ *
+ * Why: on a session read TypeORM's path costs more CPU than the statement itself (a QueryRunner, a
+ * pool checkout wrapped in its own promise, the BeforeQuery/AfterQuery broadcasts, a QueryResult),
+ * and every statement is parsed and planned again on the server. Here a hot statement is prepared
+ * once per connection under a name derived from its text, then only bound and executed.
+ *
+ * What TypeORM would do is kept: each statement goes to the DataSource's logger (logQuery, and
+ * logQueryError / logQuerySlow as TypeORM calls them), so query logging and counting loggers see it.
+ * A DataSource with a subscriber listening to queries (beforeQuery/afterQuery) keeps TypeORM's path:
+ * see `usable`.
+ */
+export class PgStatementRunner {
+  private readonly names = new Map<string, string>();
+  /** Bumped when the server refuses a prepared plan (the table changed under it): new names, new plans. */
+  private generation = 0;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly prepared: boolean,
+  ) {}
+
+  /** PostgreSQL and no query subscriber: TypeORM's query events are the only thing this path skips. */
+  static usable(dataSource: DataSource): boolean {
+    if (dataSource.options.type !== 'postgres') return false;
+    const subscribers = (dataSource.options.subscribers ?? []) as unknown[];
+    const listening = (s: unknown) => {
+      const proto = typeof s === 'function' ? (s.prototype as QueryListener) : (s as QueryListener);
+      return typeof proto?.beforeQuery === 'function' || typeof proto?.afterQuery === 'function';
+    };
+    return !subscribers.some(listening) && !(dataSource.isInitialized && dataSource.subscribers.some(listening));
+  }
+
+  /** The pool of an initialized DataSource; undefined before initialize() (TypeORM's path then answers its own error). */
+  pool(): PgPool | undefined {
+    const master = (this.dataSource.driver as unknown as { master?: PgPool } | undefined)?.master;
+    return this.dataSource.isInitialized && typeof master?.query === 'function' ? master : undefined;
+  }
+
+  async run(pool: PgPool, sql: string, params: unknown[], prepare: boolean, retry = true): Promise<QueryResultLike> {
+    const logger = this.dataSource.logger;
+    logger.logQuery(sql, params);
+    const name = prepare && this.prepared ? this.nameOf(sql) : undefined;
+    const slow = this.dataSource.options.maxQueryExecutionTime;
+    const start = slow ? Date.now() : 0;
+    try {
+      const raw = await pool.query(name === undefined ? { text: sql, values: params } : { name, text: sql, values: params });
+      if (slow && Date.now() - start > slow) logger.logQuerySlow(Date.now() - start, sql, params);
+      return { records: raw.rows, affected: raw.rowCount };
+    } catch (err) {
+      logger.logQueryError(err as Error, sql, params);
+      // "cached plan must not change result type": the table was altered after this connection
+      // prepared the statement. The statement did nothing; prepare it afresh under a new name.
+      if (retry && name !== undefined && (err as { code?: unknown }).code === '0A000') {
+        this.generation++;
+        this.names.clear();
+        return this.run(pool, sql, params, prepare, false);
+      }
+      throw err;
+    }
+  }
+
+  private nameOf(sql: string): string {
+    let name = this.names.get(sql);
+    if (name === undefined) {
+      name = `nls_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}_${this.generation}`;
+      this.names.set(sql, name);
+    }
+    return name;
+  }
+}
