@@ -49,11 +49,12 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, totalmem } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { hasCookieStore, opsKindOf } from './app.js';
+import { clusterSection } from './cluster.js';
 import { profileSection } from './profile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -71,6 +72,11 @@ function hasTaskset(): boolean {
   }
 }
 const TASKSET = hasTaskset();
+/**
+ * The machine's cores, not this process's: the orchestrator re-runs itself under `taskset -c 0`, where
+ * availableParallelism() says 1, and its apps would then inherit core 0 instead of being put on core 1.
+ */
+const TWO_CORES = cpus().length >= 2;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -194,7 +200,7 @@ async function startApp(mode: string, slot: number): Promise<App> {
   const app = { mode, base: `http://127.0.0.1:${port}`, admin: port + 1 } as App;
   const args = [process.execPath, '--expose-gc', ...(process.env.BENCH_APP_NODE_OPTIONS ? process.env.BENCH_APP_NODE_OPTIONS.split(' ') : []), appJs, mode];
   // Started on both cores (the apps of a round start together), pinned to the app core once up.
-  const pin = TASKSET && availableParallelism() >= 2;
+  const pin = TASKSET && TWO_CORES;
   const [cmd, ...rest] = pin ? ['taskset', '-c', '0,1', ...args] : args;
   const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_PORT: String(port), BENCH_ADMIN_PORT: String(app.admin) }, cwd: root });
   app.child = child;
@@ -557,12 +563,13 @@ async function main(): Promise<void> {
     console.log('CPU profile of GET /me on PostgreSQL (bench/profile.ts) ...');
     profile = await profileSection({ seconds: Number(process.env.PROFILE_SECONDS ?? 4), connections: CONNECTIONS });
   }
-  // ---- Redis Cluster section (bench/cluster.ts, another branch): the lead adds, at merge:
-  //   import { clusterSection } from './cluster.js';
-  //   if (process.env.BENCH_CLUSTER !== '0' && focus.length === 0) cluster = await clusterSection({ seconds: SECONDS, rounds: ROUNDS });
-  // About 2 minutes of the full run's 15 are kept for it. The report appends it as it is.
+  // What sharding costs (bench/cluster.ts): about 2 minutes of the full run's 15. BENCH_CLUSTER=0 skips it.
   let cluster: string | undefined;
-  // ---- end of the Redis Cluster section
+  if (process.env.BENCH_CLUSTER !== '0' && focus.length === 0) {
+    // Started (or reused) by the repository's own script, as CI does.
+    execFileSync('bash', [join(root, 'scripts', 'redis-cluster.sh'), 'start'], { stdio: 'inherit' });
+    cluster = await clusterSection({ seconds: SECONDS, rounds: ROUNDS });
+  }
   const after = await hostLoad();
   if (after) console.log(`host after: loadavg ${after.loadavg}, per-core busy ${after.busy.map((b) => `${(b * 100).toFixed(0)}%`).join(' ')}`);
   const out = process.env.BENCH_OUT ?? join(root, 'bench', 'RESULTS.md');
@@ -574,7 +581,7 @@ async function main(): Promise<void> {
 /** The micro-benchmark in its own process on the app core; its Markdown section on stdout. */
 function runMicro(): Promise<string> {
   const args = [process.execPath, join(here, 'micro.js'), '--markdown'];
-  const [cmd, ...rest] = TASKSET && availableParallelism() >= 2 ? ['taskset', '-c', '1', ...args] : args;
+  const [cmd, ...rest] = TASKSET && TWO_CORES ? ['taskset', '-c', '1', ...args] : args;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env: { MICRO_ROUNDS: '3', MICRO_N: '2500', ...process.env } });
     let out = '';
@@ -862,7 +869,7 @@ function report(all: RunResult[], extra: Array<string | undefined>, elapsed: num
 }
 
 // Entry (last, after every const above is initialised).
-if (TASKSET && process.env.BENCH_PINNED !== '1' && availableParallelism() >= 2) {
+if (TASKSET && process.env.BENCH_PINNED !== '1' && TWO_CORES) {
   const child = spawn('taskset', ['-c', '0', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, BENCH_PINNED: '1' },
