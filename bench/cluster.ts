@@ -9,13 +9,13 @@
  *
  * bench/run.ts includes the section this returns (clusterSection) in bench/RESULTS.md.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { CLUSTER_BENCH_MODES, type ClusterBenchMode } from './cluster-app.js';
+import { PIN } from './pinning.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -44,16 +44,6 @@ const LABELS: Record<ClusterBenchMode, string> = {
   'cluster-wait': 'Redis Cluster, waitForReplica',
 };
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-// The machine's cores, not availableParallelism(): once re-executed on core 0, that reports 1.
-const PIN = hasTaskset() && cpus().length >= 2;
 
 async function cpu(): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${ADMIN}/`);

@@ -10,8 +10,8 @@
  *
  * bench/run.ts adds the same section to RESULTS.md.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { PIN } from './pinning.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -73,14 +73,6 @@ function layers(profile: CpuProfile, requests: number): Map<string, number> {
   return out;
 }
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(url: string, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 30_000;
@@ -108,7 +100,7 @@ interface Profiled {
 /** One mode under load, profiled over the measured window only. */
 async function profileMode(mode: string, method: 'GET' | 'POST', path: string, seconds: number, connections: number): Promise<Profiled> {
   const args = [process.execPath, join(here, 'app.js'), mode];
-  const [cmd, ...rest] = hasTaskset() && cpus().length >= 2 ? ['taskset', '-c', '1', ...args] : args;
+  const [cmd, ...rest] = PIN ? ['taskset', '-c', '1', ...args] : args;
   const child = spawn(cmd, rest, { stdio: ['ignore', 'ignore', 'inherit'], cwd: root, env: { ...process.env, BENCH_PORT: String(PORT), BENCH_ADMIN_PORT: String(PORT + 1) } });
   const base = `http://127.0.0.1:${PORT}`;
   const admin = `http://127.0.0.1:${PORT + 1}`;

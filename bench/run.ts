@@ -55,6 +55,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { hasCookieStore, opsKindOf } from './app.js';
 import { clusterSection } from './cluster.js';
+import { PIN } from './pinning.js';
 import { profileSection } from './profile.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -63,20 +64,6 @@ const root = join(here, '..', '..');
 // ---------------------------------------------------------------------------------------------
 // Pinning: the orchestrator (and so autocannon, which runs in-process) on core 0.
 
-function hasTaskset(): boolean {
-  try {
-    execFileSync('taskset', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const TASKSET = hasTaskset();
-/**
- * The machine's cores, not this process's: the orchestrator re-runs itself under `taskset -c 0`, where
- * availableParallelism() says 1, and its apps would then inherit core 0 instead of being put on core 1.
- */
-const TWO_CORES = cpus().length >= 2;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -200,8 +187,7 @@ async function startApp(mode: string, slot: number): Promise<App> {
   const app = { mode, base: `http://127.0.0.1:${port}`, admin: port + 1 } as App;
   const args = [process.execPath, '--expose-gc', ...(process.env.BENCH_APP_NODE_OPTIONS ? process.env.BENCH_APP_NODE_OPTIONS.split(' ') : []), appJs, mode];
   // Started on both cores (the apps of a round start together), pinned to the app core once up.
-  const pin = TASKSET && TWO_CORES;
-  const [cmd, ...rest] = pin ? ['taskset', '-c', '0,1', ...args] : args;
+  const [cmd, ...rest] = PIN ? ['taskset', '-c', '0,1', ...args] : args;
   const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_PORT: String(port), BENCH_ADMIN_PORT: String(app.admin) }, cwd: root });
   app.child = child;
   let out = '';
@@ -212,7 +198,7 @@ async function startApp(mode: string, slot: number): Promise<App> {
     try {
       await stats(app);
       // Every thread of the process (-a): libuv's pool and V8's helpers too.
-      if (pin) execFileSync('taskset', ['-a', '-cp', '1', String(child.pid)], { stdio: 'ignore' });
+      if (PIN) execFileSync('taskset', ['-a', '-cp', '1', String(child.pid)], { stdio: 'ignore' });
       return app;
     } catch {
       await sleep(100);
@@ -519,7 +505,7 @@ async function main(): Promise<void> {
   const results: RunResult[] = [];
   const loads: string[] = [];
   console.log(
-    `bench: ${modes.length} modes × ${ROUNDS} interleaved rounds, ${SECONDS}s runs (+${WARMUP}s warm-up; each process warmed ${APP_WARMUP}s before the round), ${CONNECTIONS} connections, pinned: ${TASKSET && process.env.BENCH_PINNED === '1'}` +
+    `bench: ${modes.length} modes × ${ROUNDS} interleaved rounds, ${SECONDS}s runs (+${WARMUP}s warm-up; each process warmed ${APP_WARMUP}s before the round), ${CONNECTIONS} connections, pinned: ${PIN && process.env.BENCH_PINNED === '1'}` +
       (focus.length ? `, focus ${focus.join(', ')}` : '') + (sel.sweep.length ? `, size sweep ${SIZES.join('/')} B on ${sel.sweep.join(', ')}` : ''),
   );
   if (before) console.log(`host before: loadavg ${before.loadavg}, per-core busy ${before.busy.map((b) => `${(b * 100).toFixed(0)}%`).join(' ')}`);
@@ -581,7 +567,7 @@ async function main(): Promise<void> {
 /** The micro-benchmark in its own process on the app core; its Markdown section on stdout. */
 function runMicro(): Promise<string> {
   const args = [process.execPath, join(here, 'micro.js'), '--markdown'];
-  const [cmd, ...rest] = TASKSET && TWO_CORES ? ['taskset', '-c', '1', ...args] : args;
+  const [cmd, ...rest] = PIN ? ['taskset', '-c', '1', ...args] : args;
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], cwd: root, env: { MICRO_ROUNDS: '3', MICRO_N: '2500', ...process.env } });
     let out = '';
@@ -869,7 +855,7 @@ function report(all: RunResult[], extra: Array<string | undefined>, elapsed: num
 }
 
 // Entry (last, after every const above is initialised).
-if (TASKSET && process.env.BENCH_PINNED !== '1' && TWO_CORES) {
+if (PIN && process.env.BENCH_PINNED !== '1') {
   const child = spawn('taskset', ['-c', '0', process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
     stdio: 'inherit',
     env: { ...process.env, BENCH_PINNED: '1' },

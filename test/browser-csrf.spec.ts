@@ -1,10 +1,11 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
-import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.js';
+import { type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
+import { startDemo, type DemoProcess } from './support/demo-process.js';
+import { browserSuite, closeBrowserDemo, launchChromium } from './support/chromium.js';
 
 /**
  * Login CSRF in a real headless Chromium, against the demo: a page of another site submits the
@@ -12,13 +13,7 @@ import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.j
  * session cookie on that POST, so only a rule that also covers cookie-less requests stops it.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const REQUIRED = process.env.REQUIRE_BROWSER === '1';
-const available = existsSync(CHROMIUM);
-if (!available && !REQUIRED) {
-  console.warn(`\n!!! test/browser-csrf.spec.ts SKIPPED: no Chromium at ${CHROMIUM}.\n!!! Set REQUIRE_BROWSER=1 to make this a failure.\n`);
-}
-const suite = available || REQUIRED ? describe : describe.skip;
+const suite = browserSuite('test/browser-csrf.spec.ts');
 
 const COOKIE = '__Host-sid';
 /** Page loads on a loaded 2-core machine: generous, and not an assertion about speed. */
@@ -41,7 +36,6 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    if (!available) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
     dir = mkdtempSync(join(tmpdir(), 'demo-csrf-'));
     // The login limit is raised: these tests log in more often than a person would, and the refused
     // cross-site attempts count too (the throttler runs before the session is used).
@@ -54,23 +48,13 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
     // a sibling origin on the demo's own site (localhost on another port).
     await new Promise<void>((r) => attacker.listen(0, () => r()));
     attackerPort = (attacker.address() as AddressInfo).port;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        // Two plain-http hosts that are not localhost: Chromium sends them no Sec-Fetch-Site, only Origin.
-        '--host-resolver-rules=MAP app.test 127.0.0.1, MAP evil.test 127.0.0.1',
-      ],
-    });
+    // Two plain-http hosts that are not localhost: Chromium sends them no Sec-Fetch-Site, only Origin.
+    browser = await launchChromium(['--host-resolver-rules=MAP app.test 127.0.0.1, MAP evil.test 127.0.0.1']);
   }, 180_000);
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
     await new Promise((r) => attacker?.close(r));
-    await demo?.close();
-    await stopDemos();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await closeBrowserDemo({ contexts, browser, demo, dir });
   });
 
   async function victim(): Promise<Page> {

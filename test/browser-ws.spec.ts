@@ -1,10 +1,11 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.js';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startDemo, type DemoProcess } from './support/demo-process.js';
+import { browserSuite, closeBrowserDemo, launchChromium } from './support/chromium.js';
 
 /**
  * The demo's WebSocket in a real headless Chromium: the browser gives the socket's handshake the
@@ -12,16 +13,7 @@ import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.j
  * learns over the socket who it is, and that its session was ended from another device.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const REQUIRED = process.env.REQUIRE_BROWSER === '1';
-const available = existsSync(CHROMIUM);
-if (!available && !REQUIRED) {
-  console.warn(
-    `\n!!! test/browser-ws.spec.ts SKIPPED: no Chromium at ${CHROMIUM} (install the 'chromium' package or set CHROMIUM_PATH).` +
-      `\n!!! Set REQUIRE_BROWSER=1 to make this a failure.\n`,
-  );
-}
-const suite = available || REQUIRED ? describe : describe.skip;
+const suite = browserSuite('test/browser-ws.spec.ts');
 
 const PASSWORDS = { alice: 'alice-demo-password', bob: 'bob-demo-password' } as const;
 
@@ -85,21 +77,13 @@ suite.each(['express', 'fastify'] as const)('the demo WebSocket in headless Chro
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    if (!available) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
     dir = mkdtempSync(join(tmpdir(), 'demo-browser-ws-'));
     demo = await startDemo({ sqlitePath: join(dir, 'sessions.sqlite'), platform, loginAttempts: { limit: 1000, ttl: 60_000 } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await demo?.close();
-    await stopDemos();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await closeBrowserDemo({ contexts, browser, demo, dir });
   });
 
   async function device(): Promise<BrowserContext> {

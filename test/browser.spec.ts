@@ -1,8 +1,9 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.js';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startDemo, type DemoProcess } from './support/demo-process.js';
+import { browserSuite, closeBrowserDemo, launchChromium } from './support/chromium.js';
 
 /**
  * The demo in a real headless Chromium: what only a browser can tell us (Secure cookies on
@@ -10,16 +11,7 @@ import { startDemo, stopDemos, type DemoProcess } from './support/demo-process.j
  * the CSRF rule, the back button after logout).
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const REQUIRED = process.env.REQUIRE_BROWSER === '1';
-const available = existsSync(CHROMIUM);
-if (!available && !REQUIRED) {
-  console.warn(
-    `\n!!! test/browser.spec.ts SKIPPED: no Chromium at ${CHROMIUM} (install the 'chromium' package or set CHROMIUM_PATH).` +
-      `\n!!! Set REQUIRE_BROWSER=1 to make this a failure.\n`,
-  );
-}
-const suite = available || REQUIRED ? describe : describe.skip;
+const suite = browserSuite('test/browser.spec.ts');
 
 const COOKIE = '__Host-sid';
 const PASSWORDS = { alice: 'alice-demo-password', bob: 'bob-demo-password' } as const;
@@ -31,23 +23,15 @@ suite.each(['express', 'fastify'] as const)('demo in headless Chromium on %s', (
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    if (!available) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
     dir = mkdtempSync(join(tmpdir(), 'demo-browser-'));
     // No host: every interface, so "localhost" works whichever loopback address Chromium picks.
     // Its logins are not the subject here (test/demo.spec.ts checks the real limit).
     demo = await startDemo({ sqlitePath: join(dir, 'sessions.sqlite'), platform, loginAttempts: { limit: 1000, ttl: 60_000 } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    await demo?.close();
-    await stopDemos();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await closeBrowserDemo({ contexts, browser, demo, dir });
   });
 
   /** A separate browser profile: its own cookie jar, like a second device. */
