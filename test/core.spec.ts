@@ -207,6 +207,19 @@ for (const platform of PLATFORMS) await describeEngines(`core sessions on ${plat
       expect((await c.post('/put/nul', { value: ['a\u0000\ue000b', '\ue0000', '\\u0000'] })).status).toBe(200);
       expect((await c.get('/get/nul')).body).toEqual({ value: ['a\u0000\ue000b', '\ue0000', '\\u0000'], has: true });
     });
+
+    // Issue 10.8: on PostgreSQL without encryption a key holding U+E000 was never deleted. (A key
+    // holding U+0000 never reaches the store over HTTP: the handle refuses it with a TypeError.)
+    it('deletes keys whose names hold U+E000', async () => {
+      const c = new Client(app);
+      for (const key of ['a\ue000b', '\ue0000', '\ue0001']) {
+        const path = encodeURIComponent(key);
+        expect((await c.post(`/put/${path}`, { value: 1 })).status).toBe(200);
+        expect({ key, got: (await c.get(`/get/${path}`)).body }).toEqual({ key, got: { value: 1, has: true } });
+        expect((await c.delete(`/key/${path}`)).status).toBe(200);
+        expect({ key, got: (await c.get(`/get/${path}`)).body }).toEqual({ key, got: { value: null, has: false } });
+      }
+    });
   });
 
   describe('headers', () => {
