@@ -3,7 +3,7 @@ import request from 'supertest';
 import type { INestApplication } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { databaseTargets, openStore, REQUIRED, type Engine } from './support/databases.js';
-import { createTestApp, sessionCookie } from './support/test-app.js';
+import { createTestApp, sessionCookie, PLATFORMS } from './support/test-app.js';
 import { SessionManager } from '../src/index.js';
 
 /*
@@ -28,14 +28,15 @@ for (const { engine, missing } of engines) {
     continue;
   }
 
-  describe(`user ids over HTTP [${engine}]`, () => {
-    const table = `user_match_${engine}_${process.pid}`;
+  // Issue 10 asks for every regression test over real HTTP on Express and Fastify.
+  for (const platform of PLATFORMS) describe(`user ids over HTTP [${engine}] on ${platform}`, () => {
+    const table = `user_match_${engine}_${platform}_${process.pid}`;
     let ds: DataSource;
     let app: INestApplication;
     beforeAll(async () => {
       const opened = await openStore(engine, table);
       ds = opened.dataSource;
-      app = await createTestApp({ store: opened.store });
+      app = await createTestApp({ platform, store: opened.store });
     });
     afterAll(async () => {
       await app?.close();
