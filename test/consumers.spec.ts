@@ -1,4 +1,6 @@
+import type { Redis } from 'ioredis';
 import { consumerApp, removeBuiltPackage, type ConsumerApp } from './support/consumer.js';
+import { describeRedis, dropPrefix, newRedis, REDIS_PORT, testPrefix } from './support/redis.js';
 
 /**
  * Applications that install the built package the way npm would, with only the packages they chose,
@@ -118,6 +120,107 @@ describe('an app that installed typeorm but not better-sqlite3', () => {
     expect(result.stdout).not.toContain('listening on');
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/npm install better-sqlite3(?! typeorm)/);
+  }, 120_000);
+});
+
+// Issue 12 (Redis- or cookie-only users): an app on the Redis store installs ioredis, and neither
+// typeorm nor better-sqlite3.
+await describeRedis('an app on the Redis store that installed neither typeorm nor better-sqlite3', () => {
+  let app: ConsumerApp;
+  let client: Redis;
+  const prefix = testPrefix('consumer');
+  beforeAll(async () => {
+    client = await newRedis();
+  });
+  afterEach(() => app?.remove());
+  afterAll(async () => {
+    await dropPrefix(client, prefix);
+    client.disconnect();
+  });
+
+  it('imports the package and runs on RedisSessionStore with ioredis', async () => {
+    app = consumerApp([...NEST, 'ioredis'], 'module');
+    app.compile(
+      { 'main.ts': appSource(`new RedisSessionStore(new Redis({ host: '127.0.0.1', port: ${REDIS_PORT} }), { prefix: '${prefix}' })`, "import { Redis } from 'ioredis';\nimport { RedisSessionStore } from 'nestjs-lazy-session';") },
+      'esm',
+    );
+    await expectTwoVisits(app);
+    expect((await client.keys(`${prefix}*`)).length).toBeGreaterThan(0);
+  }, 120_000);
+});
+
+/**
+ * Issue 12 ("Examples that fail when followed"): the README's forRootAsync example with the real
+ * @nestjs/typeorm TypeOrmModule.forRoot() (SQLite instead of PostgreSQL), in a Node process of its own.
+ */
+function typeOrmModuleApp(withMigration: boolean): string {
+  return `import 'reflect-metadata';
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { CreateSessionsTable1764000000000, Session, SessionModule, TypeOrmSessionStore, type SessionHandle } from 'nestjs-lazy-session';
+
+@Controller()
+class VisitsController {
+  @Get('visits')
+  async visits(@Session() session: SessionHandle) {
+    const visits = ((await session.get<number>('visits')) ?? 0) + 1;
+    await session.set('visits', visits);
+    return { visits };
+  }
+}
+
+void CreateSessionsTable1764000000000;
+
+@Module({
+  imports: [
+    TypeOrmModule.forRoot({
+      type: 'better-sqlite3',
+      database: 'app.sqlite',
+      autoLoadEntities: true,
+      ${withMigration ? 'migrations: [CreateSessionsTable1764000000000], migrationsRun: true,' : ''}
+    }),
+    SessionModule.forRootAsync({
+      inject: [DataSource],
+      useFactory: (dataSource: DataSource) => ({ secret: 'consumer-app-secret-0123456789abcdef', pruneInterval: 0, store: new TypeOrmSessionStore(dataSource) }),
+    }),
+  ],
+  controllers: [VisitsController],
+})
+class AppModule {}
+
+async function main() {
+  const app = await NestFactory.create(AppModule, { logger: ['error'] });
+  await app.listen(0, '127.0.0.1');
+  console.log('listening on ' + app.getHttpServer().address().port);
+}
+main().catch((err) => {
+  console.error('start-up failed: ' + (err instanceof Error ? err.message : String(err)));
+  process.exit(1);
+});
+`;
+}
+
+describe("the README's forRootAsync example with @nestjs/typeorm's TypeOrmModule.forRoot()", () => {
+  let app: ConsumerApp;
+  afterEach(() => app?.remove());
+
+  it('with the shipped migration run at start-up: serves sessions from the first request', async () => {
+    app = consumerApp([...NEST, ...SQL, '@nestjs/typeorm'], 'module');
+    app.compile({ 'main.ts': typeOrmModuleApp(true) }, 'esm');
+    await expectTwoVisits(app);
+  }, 120_000);
+
+  it('without the migration: start-up stops, naming the migrations and createTable (no 503 at run time)', async () => {
+    app = consumerApp([...NEST, ...SQL, '@nestjs/typeorm'], 'module');
+    app.compile({ 'main.ts': typeOrmModuleApp(false) }, 'esm');
+    const result = await app.runToEnd('main.js');
+    expect(result.stdout).not.toContain('listening on');
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('table "sessions" does not exist');
+    expect(result.stderr).toContain('CreateSessionsTable1764000000000');
+    expect(result.stderr).toContain('createTable: true');
   }, 120_000);
 });
 
