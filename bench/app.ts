@@ -5,6 +5,9 @@
  *
  * Modes (see ALL_MODES in run.ts):
  *   none, none-fastify                              no sessions: the ceiling
+ *   none-<store>                                    no sessions, but holding the client lazy-<store> uses
+ *                                                   (sqlite, postgres, mariadb, redis): the same application
+ *                                                   with the same database, minus this module
  *   lazy-<store>, lazy-fastify-<store>              this module; <store>: sqlite, postgres, mariadb
  *                                                   (TypeOrmSessionStore), redis (RedisSessionStore over
  *                                                   ioredis), cookie (CookieSessionStore)
@@ -95,7 +98,7 @@ export function parseMode(mode: string): ModeInfo {
     if (rest === stack) return { mode, stack, platform, current, db: stack.endsWith('-redis') ? 'redis' : undefined };
     if (rest.startsWith(`${stack}-`)) {
       const db = rest.slice(stack.length + 1) as Backend;
-      const ok = stack === 'lazy' ? [...SQL, 'redis', 'cookie'].includes(db) : stack.endsWith('-typeorm') && SQL.includes(db);
+      const ok = stack === 'lazy' ? [...SQL, 'redis', 'cookie'].includes(db) : stack === 'none' ? [...SQL, 'redis'].includes(db) : stack.endsWith('-typeorm') && SQL.includes(db);
       if (!ok) break;
       return { mode, stack, db, platform, current, ...(defaults ? { defaults } : {}), ...(viaOrm ? { viaOrm } : {}) };
     }
@@ -384,8 +387,12 @@ interface Stack {
 
 async function buildStack(info: ModeInfo): Promise<Stack> {
   switch (info.stack) {
-    case 'none':
-      return noneStack();
+    case 'none': {
+      // none-<db>: the app without sessions that holds the same database client as lazy-<db> (a
+      // DataSource, an ioredis client), as an application with that database but no sessions would.
+      const held = info.db ? await lazyStore(info.db) : undefined;
+      return { ...noneStack(), close: held?.close };
+    }
 
     case 'lazy': {
       const { store, close } = await lazyStore(info.db ?? 'sqlite', info.viaOrm);

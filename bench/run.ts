@@ -75,13 +75,16 @@ const root = join(here, '..', '..');
 export const ALL_MODES = [
   // Express
   'lazy-postgres',
+  'none-postgres',
   'express-session-typeorm-postgres',
   'lazy-sqlite',
+  'none-sqlite',
   'express-session-typeorm-sqlite',
   'express-session-typeorm-sqlite-defaults',
   'none',
   'lazy-sqlite-current',
   'lazy-redis',
+  'none-redis',
   'express-session-redis',
   'lazy-mariadb',
   ...(hasCookieStore ? ['lazy-cookie'] : []),
@@ -109,7 +112,7 @@ const BOTH: Shape[] = ['per-connection', 'one-session'];
 
 /** The comparisons that BENCH_FOCUS can run alone: what each needs, nothing more. */
 const FOCUS: Record<string, { modes: string[]; routes: Route[]; shapes: Shape[]; sweep?: boolean }> = {
-  public: { modes: ['none', 'lazy-sqlite', 'lazy-postgres', 'lazy-redis'], routes: ['public'], shapes: ['per-connection'] },
+  public: { modes: ['none', 'lazy-sqlite', 'none-sqlite', 'lazy-postgres', 'none-postgres', 'lazy-redis', 'none-redis'], routes: ['public'], shapes: ['per-connection'] },
   'public-fastify': { modes: ['none-fastify', 'lazy-fastify-sqlite', 'lazy-fastify-postgres'], routes: ['public'], shapes: ['per-connection'] },
   postgres: { modes: ['lazy-postgres', 'express-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: ['one-session'] },
   'postgres-fastify': { modes: ['lazy-fastify-postgres', 'fastify-session-typeorm-postgres'], routes: ['me', 'cart'], shapes: ['one-session'] },
@@ -673,7 +676,7 @@ function report(all: RunResult[], extra: Array<string | undefined>, elapsed: num
     `- Selection: ${sel.focus.length ? `focus ${sel.focus.join(', ')}; ` : ''}modes ${sel.modes.join(', ')}; routes ${sel.routes.join(', ')}; shapes ${sel.shapes.join(', ')} (\`GET /public\` per-connection only, unless shapes are given)` +
       (sel.sweep.length ? `; size sweep on ${sel.sweep.join(', ')} at ${SIZES.join(', ')} bytes.` : '.'),
     '',
-    'Modes: `none`/`none-fastify` are the same Nest app without sessions (the ceiling) on Express / Fastify; `lazy-<store>` and `lazy-fastify-<store>` are this module with `@Session()` in the handlers ' +
+    'Modes: `none`/`none-fastify` are the same Nest app without sessions (the ceiling) on Express / Fastify; `none-<store>` the same app holding (unused) the database client `lazy-<store>` uses; `lazy-<store>` and `lazy-fastify-<store>` are this module with `@Session()` in the handlers ' +
       '(stores: `TypeOrmSessionStore` on SQLite, PostgreSQL or MariaDB; `RedisSessionStore` over ioredis with `{ enableOfflineQueue: false, maxRetriesPerRequest: 1 }`; `CookieSessionStore` when this checkout exports it); ' +
       '`lazy-sqlite-current` is `lazy-sqlite` with `/me` and `/cart` going through a singleton service that injects `CurrentSession`, which turns on the module\'s AsyncLocalStorage for every request; ' +
       '`express-session-*` is express-session on Express, `fastify-session-*` is @fastify/session + @fastify/cookie registered on Nest\'s Fastify instance, each over connect-typeorm or connect-redis (node-redis client; @fastify/session takes express-session stores as they are).',
@@ -763,6 +766,7 @@ function report(all: RunResult[], extra: Array<string | undefined>, elapsed: num
   lines.push('| platform | target | measured (median, min–max) | |', '|---|---|--:|---|');
   for (const c of checks) lines.push(`| ${c.group} | ${c.target} | ${c.value} | ${c.ok === undefined ? '–' : c.ok ? 'met' : '**missed**'} |`);
   lines.push('');
+  likeForLike(lines, sel, rpsRatio, cpuRatio);
 
   // Side-by-side ratios for every route
   const ratioTable = (title: string, cols: Array<{ head: string; a: string; b: string }>, routes: Route[] = Object.keys(ROUTES) as Route[]) => {
@@ -872,6 +876,35 @@ if (PIN && process.env.BENCH_PINNED !== '1') {
  * How cost grows with the session's size: `GET /me` reads one small key and `POST /cart` increments it
  * in a session that also holds `bytes` of other data; each size against 1 KB in the same round.
  */
+type Ratio = (a: string, b: string, route: Route, shape: Shape) => Spread | undefined;
+
+/**
+ * GET /public with the same database client on both sides: `none-<store>` holds the client that
+ * `lazy-<store>` uses, so the ratio is what the module itself costs a route that never uses the
+ * session; `none-<store>` ÷ `none` is what merely having that client in the process costs (its heap
+ * is scanned by every garbage collection), which an application with that database pays anyway.
+ */
+function likeForLike(lines: string[], sel: Selection, rpsRatio: Ratio, cpuRatio: Ratio): void {
+  const pairs = ['sqlite', 'postgres', 'redis'].filter((db) => sel.modes.includes(`lazy-${db}`) && sel.modes.includes(`none-${db}`));
+  if (pairs.length === 0) return;
+  const shape: Shape = 'per-connection';
+  lines.push(
+    '## GET /public: the module alone, the same database client on both sides',
+    '',
+    '`none-<store>` is the app without sessions holding the same client as `lazy-<store>` (the TypeORM DataSource, the ioredis client), unused: the same application with the same database, minus this module. ' +
+      'The first two columns are what the module costs a route that never uses the session; the last two what holding the database client costs the app without sessions (every garbage collection of the process scans the client\'s heap).',
+    '',
+    '| store | throughput lazy ÷ none-store | CPU/req lazy ÷ none-store | throughput none-store ÷ none | CPU/req none-store ÷ none |',
+    '|---|--:|--:|--:|--:|',
+  );
+  for (const db of pairs) {
+    const [lazy, held] = [`lazy-${db}`, `none-${db}`];
+    const cells = [rpsRatio(lazy, held, 'public', shape), cpuRatio(lazy, held, 'public', shape), rpsRatio(held, 'none', 'public', shape), cpuRatio(held, 'none', 'public', shape)];
+    lines.push(`| ${db} | ${cells.map((c) => fmtSpread(c, 2, '×')).join(' | ')} |`);
+  }
+  lines.push('');
+}
+
 function sweepSection(sweep: RunResult[], ratioOf: (a: RunResult[], b: RunResult[], pick: (r: RunResult) => number) => Spread | undefined): string[] {
   const lines = ['## How cost grows with the session\'s size', ''];
   lines.push(
