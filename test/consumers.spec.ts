@@ -11,15 +11,9 @@ import { describeRedis, dropPrefix, newRedis, REDIS_PORT, testPrefix } from './s
 const NEST = ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', 'reflect-metadata', 'rxjs'];
 const SQL = ['typeorm', 'better-sqlite3'];
 
-/** A whole Nest app; `store` is the expression given to forRoot (none: the default store). */
-function appSource(store: string | undefined, extraImports = '', extraRoutes = ''): string {
-  return `import 'reflect-metadata';
-import { Controller, Get, Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { CookieSessionStore, MemorySessionStore, Session, SessionModule, type SessionHandle } from 'nestjs-lazy-session';
-${extraImports}
-
-@Controller()
+/** The route every consumer app serves: a visit counter in the session. */
+function visitsController(extraRoutes = ''): string {
+  return `@Controller()
 class VisitsController {
   @Get('visits')
   async visits(@Session() session: SessionHandle) {
@@ -29,6 +23,30 @@ class VisitsController {
   }
   ${extraRoutes}
 }
+`;
+}
+
+/** Listens on a free port and prints it; a failed start-up prints its message and exits with 1. */
+const MAIN = `async function main() {
+  const app = await NestFactory.create(AppModule, { logger: ['error'] });
+  await app.listen(0, '127.0.0.1');
+  console.log('listening on ' + app.getHttpServer().address().port);
+}
+main().catch((err) => {
+  console.error('start-up failed: ' + (err instanceof Error ? err.message : String(err)));
+  process.exit(1);
+});
+`;
+
+/** A whole Nest app; `store` is the expression given to forRoot (none: the default store). */
+function appSource(store: string | undefined, extraImports = '', extraRoutes = ''): string {
+  return `import 'reflect-metadata';
+import { Controller, Get, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { CookieSessionStore, MemorySessionStore, Session, SessionModule, type SessionHandle } from 'nestjs-lazy-session';
+${extraImports}
+
+${visitsController(extraRoutes)}
 
 void MemorySessionStore;
 void CookieSessionStore;
@@ -39,16 +57,7 @@ void CookieSessionStore;
 })
 class AppModule {}
 
-async function main() {
-  const app = await NestFactory.create(AppModule, { logger: ['error'] });
-  await app.listen(0, '127.0.0.1');
-  console.log('listening on ' + app.getHttpServer().address().port);
-}
-main().catch((err) => {
-  console.error('start-up failed: ' + (err instanceof Error ? err.message : String(err)));
-  process.exit(1);
-});
-`;
+${MAIN}`;
 }
 
 /** Two visits with the cookie the first one set: the session works end to end. */
@@ -161,15 +170,7 @@ import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { CreateSessionsTable1764000000000, Session, SessionModule, TypeOrmSessionStore, type SessionHandle } from 'nestjs-lazy-session';
 
-@Controller()
-class VisitsController {
-  @Get('visits')
-  async visits(@Session() session: SessionHandle) {
-    const visits = ((await session.get<number>('visits')) ?? 0) + 1;
-    await session.set('visits', visits);
-    return { visits };
-  }
-}
+${visitsController()}
 
 void CreateSessionsTable1764000000000;
 
@@ -190,16 +191,7 @@ void CreateSessionsTable1764000000000;
 })
 class AppModule {}
 
-async function main() {
-  const app = await NestFactory.create(AppModule, { logger: ['error'] });
-  await app.listen(0, '127.0.0.1');
-  console.log('listening on ' + app.getHttpServer().address().port);
-}
-main().catch((err) => {
-  console.error('start-up failed: ' + (err instanceof Error ? err.message : String(err)));
-  process.exit(1);
-});
-`;
+${MAIN}`;
 }
 
 describe("the README's forRootAsync example with @nestjs/typeorm's TypeOrmModule.forRoot()", () => {
