@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, type Page, type Response } from 'playwright-core';
 import { startDemo, type DemoProcess } from './support/demo-process.js';
-import { browserSuite, closeBrowserDemo, launchChromium } from './support/chromium.js';
+import { browserSuite, closeBrowserDemo, launchChromium, newContext, newPage } from './support/chromium.js';
 
 /**
  * Login CSRF in a real headless Chromium, against the demo: a page of another site submits the
@@ -57,13 +57,7 @@ suite.each(['express', 'fastify'] as const)('login CSRF in headless Chromium on 
     await closeBrowserDemo({ contexts, browser, demo, dir });
   });
 
-  async function victim(): Promise<Page> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    return page;
-  }
+  const victim = async (): Promise<Page> => newPage(await newContext(browser, contexts));
 
   /** The victim opens the attacker's page and clicks; resolves the demo's answer to the form POST. */
   async function clickThrough(page: Page, pageUrl: string, action: string, fields: Record<string, string>): Promise<{ response: Response; headers: Record<string, string> }> {

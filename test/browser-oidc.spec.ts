@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startDemo, type DemoProcess } from './support/demo-process.js';
-import { browserSuite, closeBrowserDemo, launchChromium } from './support/chromium.js';
+import { browserSuite, closeBrowserDemo, launchChromium, newContext, newPage } from './support/chromium.js';
 
 /**
  * The demo's "Sign in with the test provider" in a real headless Chromium: the redirects to the
@@ -31,13 +31,7 @@ suite.each(['express', 'fastify'] as const)('sign-in with the test provider in h
     await closeBrowserDemo({ contexts, browser, demo, dir });
   });
 
-  async function device(): Promise<Page> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    return page;
-  }
+  const device = async (): Promise<Page> => newPage(await newContext(browser, contexts));
 
   const sessionCookie = async (page: Page) => (await page.context().cookies()).find((c) => c.name === COOKIE)?.value;
 

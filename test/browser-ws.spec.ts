@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startDemo, type DemoProcess } from './support/demo-process.js';
-import { browserSuite, closeBrowserDemo, launchChromium } from './support/chromium.js';
+import { browserSuite, closeBrowserDemo, launchChromium, newContext, newPage } from './support/chromium.js';
 
 /**
  * The demo's WebSocket in a real headless Chromium: the browser gives the socket's handshake the
@@ -86,17 +86,8 @@ suite.each(['express', 'fastify'] as const)('the demo WebSocket in headless Chro
     await closeBrowserDemo({ contexts, browser, demo, dir });
   });
 
-  async function device(): Promise<BrowserContext> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    return context;
-  }
-
-  async function page(context: BrowserContext): Promise<Page> {
-    const p = await context.newPage();
-    p.setDefaultTimeout(10_000);
-    return p;
-  }
+  const device = (): Promise<BrowserContext> => newContext(browser, contexts);
+  const page = newPage;
 
   async function logIn(p: Page, user: keyof typeof PASSWORDS): Promise<void> {
     await p.goto(`${demo.url}/login`);

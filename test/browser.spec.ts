@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startDemo, type DemoProcess } from './support/demo-process.js';
-import { browserSuite, closeBrowserDemo, launchChromium } from './support/chromium.js';
+import { browserSuite, closeBrowserDemo, launchChromium, newContext, newPage } from './support/chromium.js';
 
 /**
  * The demo in a real headless Chromium: what only a browser can tell us (Secure cookies on
@@ -35,13 +35,7 @@ suite.each(['express', 'fastify'] as const)('demo in headless Chromium on %s', (
   });
 
   /** A separate browser profile: its own cookie jar, like a second device. */
-  async function device(): Promise<Page> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    const page = await context.newPage();
-    page.setDefaultTimeout(10_000);
-    return page;
-  }
+  const device = async (): Promise<Page> => newPage(await newContext(browser, contexts));
 
   const path = (page: Page) => new URL(page.url()).pathname;
 

@@ -1,6 +1,7 @@
 import request from 'supertest';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { freePort } from './support/ports.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Controller, Get, HttpCode, Param, Post, UnauthorizedException, type INestApplication, type INestMicroservice } from '@nestjs/common';
@@ -249,14 +250,6 @@ for (const platform of PLATFORMS) describe(`SessionAuthGuard under APP_GUARD in 
     expect(served).toEqual(['ws:open']);
   });
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 describe('SessionAuthGuard under APP_GUARD in a microservice (TCP transport)', () => {
   let service: INestMicroservice;

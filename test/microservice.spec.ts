@@ -2,7 +2,7 @@ import { Controller, Get, Injectable, type INestApplication, type INestMicroserv
 import { APP_GUARD } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { ClientProxyFactory, MessagePattern, Transport, type ClientProxy } from '@nestjs/microservices';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort } from './support/ports.js';
 import { lastValueFrom } from 'rxjs';
 import {
   Authenticated, CurrentSession, MemorySessionStore, Public, Session, SessionAuthGuard, SessionModule, SessionValue, UserId,
@@ -91,14 +91,6 @@ class RpcController {
     served.push('open');
     return { echo: data };
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 describe('a microservice (TCP transport) has no session', () => {

@@ -191,29 +191,12 @@ describe('packaging', () => {
     expect(Object.keys(testing).sort()).toEqual(TESTING_CONTRACT);
   });
 
-  /** The files src/testing.ts loads at run time, followed through relative imports, with every package they name. */
-  function runtimeGraph(entry: string): { files: string[]; packages: string[] } {
-    const files = new Set<string>();
-    const packages = new Set<string>();
-    const visit = (file: string) => {
-      if (files.has(file)) return;
-      files.add(file);
-      const text = readFileSync(file, 'utf8');
-      for (const m of text.matchAll(/^\s*(?:import|export)\s+(?!type\b)(?:[^;]*?\sfrom\s+)?'([^']+)'/gm)) {
-        if (m[1].startsWith('.')) visit(join(file, '..', m[1].replace(/\.js$/, '.ts')));
-        else packages.add(m[1]);
-      }
-    };
-    visit(join(root, entry));
-    return { files: [...files].map((f) => f.slice(root.length)).sort(), packages: [...packages].sort() };
-  }
-
   /**
-   * Every package the root entry can load at run time, followed through static imports and `import()`
-   * alike (an `import()` is loaded only when its line runs, but it must not name what an HTTP-only
-   * app lacks either).
+   * The files an entry loads at run time, followed through relative imports (type-only ones left out),
+   * with every package they name; `dynamic` also follows `import()`, which is loaded only when its line
+   * runs but must not name what an HTTP-only app lacks either.
    */
-  function packagesReachable(entry: string): string[] {
+  function runtimeGraph(entry: string, dynamic = false): { files: string[]; packages: string[] } {
     const files = new Set<string>();
     const packages = new Set<string>();
     const visit = (file: string) => {
@@ -222,7 +205,7 @@ describe('packaging', () => {
       const text = readFileSync(file, 'utf8');
       const specifiers = [
         ...[...text.matchAll(/^\s*(?:import|export)\s+(?!type\b)(?:[^;]*?\sfrom\s+)?'([^']+)'/gm)].map((m) => m[1]),
-        ...[...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]),
+        ...(dynamic ? [...text.matchAll(/\bimport\(\s*'([^']+)'\s*\)/g)].map((m) => m[1]) : []),
       ];
       for (const spec of specifiers) {
         if (spec.startsWith('.')) visit(join(file, '..', spec.replace(/\.js$/, '.ts')));
@@ -230,13 +213,13 @@ describe('packaging', () => {
       }
     };
     visit(join(root, entry));
-    return [...packages].sort();
+    return { files: [...files].map((f) => f.slice(root.length)).sort(), packages: [...packages].sort() };
   }
 
   const GRAPHQL_AND_RPC = /^(graphql|@nestjs\/(graphql|apollo|mercurius|microservices)|mercurius|@apollo\/|@as-integrations\/)/;
 
   it('an HTTP-only app never loads GraphQL (graphql, @nestjs/graphql, Apollo, Mercurius) or @nestjs/microservices: the module works in resolvers and message handlers without them', () => {
-    const reachable = packagesReachable('src/index.ts');
+    const reachable = runtimeGraph('src/index.ts', true).packages;
     expect(reachable).toContain('@nestjs/common');
     expect(reachable.filter((p) => GRAPHQL_AND_RPC.test(p))).toEqual([]);
     // Not even for types: what the module knows of a GraphQL context is its shape (nest/execution.ts).

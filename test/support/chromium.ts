@@ -1,5 +1,5 @@
 import { existsSync, rmSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { stopDemos, type DemoProcess } from './demo-process.js';
 
 /** Debian's Chromium, driven through playwright-core; CHROMIUM_PATH points elsewhere. */
@@ -28,6 +28,22 @@ export function launchChromium(extraArgs: string[] = []): Promise<Browser> {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', ...extraArgs],
   });
+}
+
+/**
+ * A separate browser profile (its own cookie jar, like a second device), recorded in `contexts` so
+ * that closeBrowserDemo closes it; with `page`, its first page, with the suites' 10 s timeout.
+ */
+export async function newContext(browser: Browser, contexts: BrowserContext[]): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  contexts.push(context);
+  return context;
+}
+
+export async function newPage(context: BrowserContext): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
+  return page;
 }
 
 /** What a browser suite over the demo opened, closed in the order that leaves nothing behind. */

@@ -1,5 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type AddressInfo } from 'node:net';
+import { freePort as freePortOn } from './ports.js';
 import { OAuth2Server } from 'oauth2-mock-server';
 
 /** A real OpenID Connect provider on localhost (oauth2-mock-server): discovery, JWKS, PKCE checked at the token endpoint. */
@@ -14,17 +14,8 @@ export async function startProvider(): Promise<{ issuer: string; server: OAuth2S
   return { issuer: server.issuer.url!, server, stop: () => server.stop() };
 }
 
-/** A port free right now, for an app that must know its own callback URL before it listens. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, 'localhost', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port free right now (re-exported: the OIDC tests' apps name their callback URL before they listen). */
+export const freePort = (): Promise<number> => freePortOn('localhost');
 
 export interface Hop {
   status: number;
