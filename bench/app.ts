@@ -11,6 +11,8 @@
  *   lazy-<store>, lazy-fastify-<store>              this module; <store>: sqlite, postgres, mariadb
  *                                                   (TypeOrmSessionStore), redis (RedisSessionStore over
  *                                                   ioredis), cookie (CookieSessionStore)
+ *   floor-postgres, floor-fastify-postgres          no session layer: the least a server-side session read on
+ *                                                   PostgreSQL must do (see floorStack), GET /me only
  *   lazy-<store>-current                            the same, but /me and /cart go through a singleton
  *                                                   service that injects CurrentSession (AsyncLocalStorage on)
  *   express-session-typeorm-<db>, express-session-redis      express-session + connect-typeorm / connect-redis
@@ -29,12 +31,12 @@
  */
 import 'reflect-metadata';
 import { createServer } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  Controller, Get, HttpCode, Injectable, Module, Post, Query, Req, RequestMethod,
+  Controller, Get, HttpCode, Injectable, Module, Post, Query, Req, RequestMethod, Res,
   type CallHandler, type DynamicModule, type ExecutionContext, type INestApplication, type MiddlewareConsumer, type NestInterceptor, type NestMiddleware, type NestModule, type Type,
 } from '@nestjs/common';
 import { APP_INTERCEPTOR, NestFactory } from '@nestjs/core';
@@ -48,7 +50,7 @@ export type Platform = 'express' | 'fastify';
 export type Db = 'sqlite' | 'postgres' | 'mariadb';
 /** Where a stack keeps its sessions: a SQL database, Redis, or (ours only) the cookie itself. */
 export type Backend = Db | 'redis' | 'cookie';
-export type StackName = 'none' | 'lazy' | 'express-session-typeorm' | 'express-session-redis' | 'fastify-session-typeorm' | 'fastify-session-redis';
+export type StackName = 'none' | 'floor' | 'lazy' | 'express-session-typeorm' | 'express-session-redis' | 'fastify-session-typeorm' | 'fastify-session-redis';
 
 export interface ModeInfo {
   mode: string;
@@ -92,13 +94,13 @@ export function parseMode(mode: string): ModeInfo {
   const defaults = rest.endsWith('-typeorm-sqlite-defaults');
   if (defaults) rest = rest.slice(0, -'-defaults'.length);
   if (rest.startsWith('fastify-session-')) platform = 'fastify';
-  const stacks = ['express-session-typeorm', 'express-session-redis', 'fastify-session-typeorm', 'fastify-session-redis', 'lazy', 'none'] as const;
+  const stacks = ['express-session-typeorm', 'express-session-redis', 'fastify-session-typeorm', 'fastify-session-redis', 'lazy', 'none', 'floor'] as const;
   for (const stack of stacks) {
     if (current && stack !== 'lazy') continue;
     if (rest === stack) return { mode, stack, platform, current, db: stack.endsWith('-redis') ? 'redis' : undefined };
     if (rest.startsWith(`${stack}-`)) {
       const db = rest.slice(stack.length + 1) as Backend;
-      const ok = stack === 'lazy' ? [...SQL, 'redis', 'cookie'].includes(db) : stack === 'none' ? [...SQL, 'redis'].includes(db) : stack.endsWith('-typeorm') && SQL.includes(db);
+      const ok = stack === 'lazy' ? [...SQL, 'redis', 'cookie'].includes(db) : stack === 'none' ? [...SQL, 'redis'].includes(db) : stack === 'floor' ? db === 'postgres' : stack.endsWith('-typeorm') && SQL.includes(db);
       if (!ok) break;
       return { mode, stack, db, platform, current, ...(defaults ? { defaults } : {}), ...(viaOrm ? { viaOrm } : {}) };
     }
@@ -119,7 +121,7 @@ export const hasCookieStore = typeof (lib as Record<string, unknown>).CookieSess
 // ---------------------------------------------------------------------------------------------
 // Counters the admin server reports
 
-export const counters = { statements: 0, redisCommands: 0 };
+export const counters = { statements: 0, redisCommands: 0, requests: 0 };
 const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION|SAVEPOINT|RELEASE SAVEPOINT|SET TRANSACTION)\b/i;
 
 /** Counts the SQL statements TypeORM sends (transaction control excluded), for any TypeORM user. */
@@ -394,6 +396,9 @@ async function buildStack(info: ModeInfo): Promise<Stack> {
       return { ...noneStack(), close: held?.close };
     }
 
+    case 'floor':
+      return floorStack();
+
     case 'lazy': {
       const { store, close } = await lazyStore(info.db ?? 'sqlite', info.viaOrm);
       return {
@@ -519,6 +524,74 @@ async function classicStack(info: ModeInfo, store: unknown): Promise<Omit<Stack,
 }
 
 /**
+ * The floor (floor-postgres, floor-fastify-postgres): the least any server-side session read on
+ * PostgreSQL can do, with no session layer at all. GET /me checks the cookie's HMAC, hashes its token
+ * into the row id (SHA-256), runs one prepared `SELECT data … WHERE id = $1` through the DataSource's
+ * own node-postgres pool and JSON-parses the data: the issue's "one node-postgres round trip plus the
+ * HMAC and SHA-256". No expiry, no idle refresh, no row mapping, no write-back: a lower bound for
+ * GET /me, not a usable session. What a session layer adds is its cost over this floor, and
+ * theirs ÷ floor is the best ratio any layer could reach against theirs.
+ */
+async function floorStack(): Promise<Stack> {
+  const dataSource = new DataSource(dataSourceOptions('postgres', 'bench_floor'));
+  await dataSource.initialize();
+  const pool = (dataSource.driver as unknown as { master: { query(q: { name?: string; text: string; values: unknown[] }): Promise<{ rows: Array<{ data: string }> }> } }).master;
+  const table = `bench_floor_${process.env.BENCH_PORT ?? '0'}`;
+  await dataSource.query(`DROP TABLE IF EXISTS "${table}"`);
+  await dataSource.query(`CREATE TABLE "${table}" (id varchar(64) PRIMARY KEY, data text NOT NULL)`);
+  const select = { name: `floor_${table}`, text: `SELECT data FROM "${table}" WHERE id = $1` };
+  const mac = (token: string) => createHmac('sha256', SECRET).update(token).digest('base64url');
+  const rowId = (token: string) => createHash('sha256').update(token).digest('base64url');
+  const idOf = (header: string | undefined): string | undefined => {
+    const value = header && /(?:^|;\s*)__Host-sid=([^;]*)/.exec(header)?.[1];
+    const dot = value ? value.lastIndexOf('.') : -1;
+    if (!value || dot < 0) return undefined;
+    const token = value.slice(0, dot);
+    const sig = Buffer.from(value.slice(dot + 1));
+    const expected = Buffer.from(mac(token));
+    return sig.length === expected.length && timingSafeEqual(sig, expected) ? rowId(token) : undefined;
+  };
+
+  @Controller()
+  class FloorController {
+    @Get('public')
+    publicRoute() {
+      return { ok: true };
+    }
+
+    @Get('me')
+    async me(@Req() req: { headers: Record<string, string | undefined> }) {
+      const id = idOf(req.headers.cookie);
+      if (id === undefined) return { n: 0 };
+      counters.statements++;
+      const { rows } = await pool.query({ ...select, values: [id] });
+      return { n: rows.length ? ((JSON.parse(rows[0].data) as { n?: number }).n ?? 0) : 0 };
+    }
+
+    @Post('cart')
+    @HttpCode(200)
+    cart() {
+      return { n: 1 };
+    }
+
+    @Post('setup')
+    @HttpCode(200)
+    async setup(@Res({ passthrough: true }) res: { header(name: string, value: string): unknown }) {
+      const token = randomBytes(32).toString('base64url');
+      await dataSource.query(`INSERT INTO "${table}" (id, data) VALUES ($1, $2)`, [rowId(token), JSON.stringify({ n: 0 })]);
+      res.header('set-cookie', `__Host-sid=${token}.${mac(token)}; Path=/; HttpOnly; SameSite=Lax`);
+      return { ok: true };
+    }
+  }
+  return {
+    imports: [],
+    controller: FloorController,
+    platforms: { express: () => {}, fastify: () => {} },
+    close: async () => (await dataSource.query(`DROP TABLE IF EXISTS "${table}"`).catch(() => {}), await dataSource.destroy()),
+  };
+}
+
+/**
  * The ceiling, plus BENCH_PROBE for profiling: pieces of what the module adds, one at a time, to
  * find where its cost on a route that never uses the session goes. Comma list of: 'als' (an
  * AsyncLocalStorage.run around each request), 'middleware' (a no-op Nest middleware for every
@@ -611,6 +684,8 @@ async function main(): Promise<void> {
   const adminPort = Number(process.env.BENCH_ADMIN_PORT ?? port + 1);
   const { app, close } = await createBenchApp(parseMode(mode));
   await app.listen(port, '127.0.0.1');
+  // Requests seen by the server, for measuring windows that lie inside a load run (bench/paired.ts).
+  (app.getHttpServer() as import('node:http').Server).on('request', () => void counters.requests++);
 
   const admin = createServer((req, res) => {
     // bench/profile.ts: a CPU profile of exactly its measured window, taken in-process.
@@ -631,7 +706,7 @@ async function main(): Promise<void> {
     if (req.url === '/stats') {
       const cpu = process.cpuUsage();
       res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ userUs: cpu.user, systemUs: cpu.system, statements: counters.statements, redisCommands: counters.redisCommands, rss: process.memoryUsage.rss() }));
+      res.end(JSON.stringify({ userUs: cpu.user, systemUs: cpu.system, statements: counters.statements, redisCommands: counters.redisCommands, requests: counters.requests, rss: process.memoryUsage.rss() }));
       return;
     }
     res.statusCode = 404;

@@ -36,8 +36,9 @@ const LAYERS: Array<[string, (url: string, fn: string) => boolean]> = [
   ['the store: row mapping, JSON decoding', (u) => /\/src\/stores\//.test(u)],
   ['HMAC and SHA-256 (node:crypto)', (u) => u.startsWith('node:internal/crypto')],
   ['the session: cookie, token, handle, commit', (u) => /\/src\/(session|crypto|http|request|nest|module)\//.test(u)],
-  ['express-session, connect-typeorm, cookie parsing', (u) => /\/node_modules\/(express-session|connect-typeorm|cookie|cookie-signature|uid-safe|random-bytes|debug|ms)\//.test(u)],
-  ['Nest, Express (router, body-parser, …)', (u) => /\/node_modules\/(@nestjs|express|router|body-parser|path-to-regexp|finalhandler|send|serve-static|on-finished|on-headers|parseurl|content-type|type-is|raw-body|qs|encodeurl|escape-html|etag|fresh|proxy-addr|vary|depd|statuses|http-errors|mime|media-typer|accepts|negotiator|methods|merge-descriptors|iconv-lite|bytes|unpipe|forwarded|ipaddr\.js|rxjs|iterare|tslib|uid|reflect-metadata)\//.test(u)],
+  ['express-session / @fastify/session, connect-typeorm, cookie parsing', (u) => /\/node_modules\/(express-session|connect-typeorm|cookie|cookie-signature|uid-safe|random-bytes|debug|ms|@fastify\/session|@fastify\/cookie)\//.test(u)],
+  ["the bench app's own handlers (the floor's HMAC, hash and query call)", (u) => /\/bench\//.test(u)],
+  ['Nest, Express / Fastify (router, body-parser, …)', (u) => /\/node_modules\/(@nestjs|fastify|@fastify|find-my-way|avvio|light-my-request|fast-json-stringify|fast-querystring|fast-decode-uri-component|fast-content-type-parse|secure-json-parse|toad-cache|rfdc|pino|abstract-logging|process-warning|fastify-plugin|express|router|body-parser|path-to-regexp|finalhandler|send|serve-static|on-finished|on-headers|parseurl|content-type|type-is|raw-body|qs|encodeurl|escape-html|etag|fresh|proxy-addr|vary|depd|statuses|http-errors|mime|media-typer|accepts|negotiator|methods|merge-descriptors|iconv-lite|bytes|unpipe|forwarded|ipaddr\.js|rxjs|iterare|tslib|uid|reflect-metadata)\//.test(u)],
   ['promises, microtasks, timers', (u, f) => u === 'node:internal/process/task_queues' || u === 'node:internal/timers' || (!u && /runMicrotasks|Promise|AsyncFunction|PromiseResolve|(^\(program\)$)/.test(f))],
   ['socket writes (writev/write syscalls)', (u, f) => !u && /^(writev|writeBuffer|writeUtf8String|writeLatin1String|writeAsciiString)$/.test(f)],
   ['node:http, net, streams, buffers', (u) => /^node:(_http|net|internal\/(streams|stream_base_commons|http|buffer|net)|buffer|events|stream)/.test(u)],
@@ -133,42 +134,78 @@ async function profileMode(mode: string, method: 'GET' | 'POST', path: string, s
   }
 }
 
-/** The Markdown section: µs per request and layer, for each profiled mode, and ours minus none. */
-export async function profileSection(opts: { seconds?: number; connections?: number } = {}): Promise<string> {
-  const seconds = opts.seconds ?? Number(process.env.PROFILE_SECONDS ?? 4);
-  const connections = opts.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 10);
-  const runs = [
-    await profileMode('none', 'GET', '/public', seconds, connections),
-    await profileMode('lazy-postgres', 'GET', '/public', seconds, connections),
-    await profileMode('lazy-postgres', 'GET', '/me', seconds, connections),
-    await profileMode('express-session-typeorm-postgres', 'GET', '/me', seconds, connections),
-  ];
-  const [none, pub, ours, theirs] = runs;
-  const names = [...ours.layers.keys()].filter((k) => k !== 'idle');
+interface Column {
+  head: string;
+  mode: string;
+  method: 'GET' | 'POST';
+  path: string;
+}
+
+/** One table: µs per request and layer for each column, and the differences asked for. */
+async function table(title: string, intro: string, cols: Column[], diffs: Array<{ head: string; a: number; b: number }>, seconds: number, connections: number): Promise<string[]> {
+  const runs: Profiled[] = [];
+  for (const c of cols) runs.push(await profileMode(c.mode, c.method, c.path, seconds, connections));
+  const names = [...runs[0].layers.keys()].filter((k) => k !== 'idle' && runs.some((r) => (r.layers.get(k) ?? 0) >= 0.05));
   const f = (n: number) => n.toFixed(1);
-  const lines = [
-    '## Where the time of `GET /me` on PostgreSQL goes (CPU profile)',
-    '',
-    `\`npm run bench:profile\` (bench/profile.ts): V8's sampling profiler (every 100 µs) inside the app over ${seconds} s of load (${connections} connections, one session), after 2 s of warm-up, one process per mode. ` +
-      'Own time of each sampled frame, grouped by layer, in µs per request, scaled so that the layers add up to the process\'s CPU time per request (a sample\'s time is wall-clock time, which on a busy machine also counts waiting for the core); the profiler itself adds a little to every figure. ' +
-      '"Ours − none" is what the session adds to a request of the same app without sessions (`GET /public` on `none`); for this module it is the node-postgres round trip, the store, the cookie\'s HMAC and the id\'s SHA-256.',
-    '',
-    `| layer | none, GET /public | lazy-postgres, GET /public | lazy-postgres, GET /me | express-session + connect-typeorm, GET /me | ours /public − none | ours /me − none | theirs /me − none |`,
-    '|---|--:|--:|--:|--:|--:|--:|--:|',
-  ];
-  let sums = [0, 0, 0, 0];
+  const lines = [title, '', intro, '', `| layer | ${[...cols.map((c) => c.head), ...diffs.map((d) => d.head)].join(' | ')} |`, `|---|${[...cols, ...diffs].map(() => '--:').join('|')}|`];
+  const sums = cols.map(() => 0);
   for (const name of names) {
     const v = runs.map((r) => r.layers.get(name) ?? 0);
-    sums = sums.map((s, i) => s + v[i]);
-    lines.push(`| ${name} | ${f(v[0])} | ${f(v[1])} | ${f(v[2])} | ${f(v[3])} | ${f(v[1] - v[0])} | ${f(v[2] - v[0])} | ${f(v[3] - v[0])} |`);
+    v.forEach((x, i) => (sums[i] += x));
+    lines.push(`| ${name} | ${[...v.map(f), ...diffs.map((d) => f(v[d.a] - v[d.b]))].join(' | ')} |`);
   }
-  const d = (i: number) => f(sums[i] - sums[0]);
-  lines.push(`| **all layers (= process CPU time)** | **${f(sums[0])}** | **${f(sums[1])}** | **${f(sums[2])}** | **${f(sums[3])}** | **${d(1)}** | **${d(2)}** | **${d(3)}** |`);
-  lines.push(
-    `| req/s while profiled | ${none.rps.toFixed(0)} | ${pub.rps.toFixed(0)} | ${ours.rps.toFixed(0)} | ${theirs.rps.toFixed(0)} | | | |`,
-    '',
+  lines.push(`| **all layers (= process CPU time)** | ${[...sums.map((x) => `**${f(x)}**`), ...diffs.map((d) => `**${f(sums[d.a] - sums[d.b])}**`)].join(' | ')} |`);
+  lines.push(`| req/s while profiled | ${[...runs.map((r) => r.rps.toFixed(0)), ...diffs.map(() => '')].join(' | ')} |`, '');
+  return lines;
+}
+
+/**
+ * The Markdown section: GET /me on PostgreSQL on Express (ours and express-session against the app
+ * without sessions) and on Fastify (ours and @fastify/session against the floor: bench/app.ts,
+ * floorStack), µs per request and layer.
+ */
+export async function profileSection(opts: { seconds?: number; connections?: number } = {}): Promise<string> {
+  const seconds = opts.seconds ?? Number(process.env.PROFILE_SECONDS ?? 3);
+  const connections = opts.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 10);
+  const how =
+    `\`npm run bench:profile\` (bench/profile.ts): V8's sampling profiler (every 100 µs) inside the app over ${seconds} s of load (${connections} connections, one session), after 2 s of warm-up, one process per column. ` +
+    "Own time of each sampled frame, grouped by layer, in µs per request, scaled so that the layers add up to the process's CPU time per request (a sample's time is wall-clock time, which on a busy machine also counts waiting for the core); the profiler itself adds a little to every figure; layers under 0.05 µs everywhere are left out.";
+  const express = await table(
+    '## Where the time of `GET /me` on PostgreSQL goes (CPU profile)',
+    `${how} "Ours − none" is what the session adds to a request of the same app without sessions (\`GET /public\` on \`none\`); for this module it is the node-postgres round trip, the store, the cookie's HMAC and the id's SHA-256.`,
+    [
+      { head: 'none, GET /public', mode: 'none', method: 'GET', path: '/public' },
+      { head: 'lazy-postgres, GET /public', mode: 'lazy-postgres', method: 'GET', path: '/public' },
+      { head: 'lazy-postgres, GET /me', mode: 'lazy-postgres', method: 'GET', path: '/me' },
+      { head: 'express-session + connect-typeorm, GET /me', mode: 'express-session-typeorm-postgres', method: 'GET', path: '/me' },
+    ],
+    [
+      { head: 'ours /public − none', a: 1, b: 0 },
+      { head: 'ours /me − none', a: 2, b: 0 },
+      { head: 'theirs /me − none', a: 3, b: 0 },
+    ],
+    seconds,
+    connections,
   );
-  return lines.join('\n');
+  const fastify = await table(
+    '## Where the time of `GET /me` on PostgreSQL goes on Fastify, against the floor (CPU profile)',
+    `The same profile on @nestjs/platform-fastify, with the floor (\`floor-fastify-postgres\`: no session layer, only the cookie's HMAC, the id's SHA-256, one prepared SELECT through the same node-postgres pool and JSON.parse; see "against the floor" above) between the app without sessions and the two session layers. ` +
+      '"Floor − none" is the least a session read costs; "ours − floor" and "theirs − floor" what each session layer adds to it.',
+    [
+      { head: 'none-fastify, GET /public', mode: 'none-fastify', method: 'GET', path: '/public' },
+      { head: 'floor-fastify-postgres, GET /me', mode: 'floor-fastify-postgres', method: 'GET', path: '/me' },
+      { head: 'lazy-fastify-postgres, GET /me', mode: 'lazy-fastify-postgres', method: 'GET', path: '/me' },
+      { head: '@fastify/session + connect-typeorm, GET /me', mode: 'fastify-session-typeorm-postgres', method: 'GET', path: '/me' },
+    ],
+    [
+      { head: 'floor − none', a: 1, b: 0 },
+      { head: 'ours − floor', a: 2, b: 1 },
+      { head: 'theirs − floor', a: 3, b: 1 },
+    ],
+    seconds,
+    connections,
+  );
+  return [...express, ...fastify].join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -45,6 +45,11 @@ export function shouldClearCookie(stored: object | null, changes: RequestChanges
   return stored === null && !changes.dirty && cookieIsStale;
 }
 
+/** Whether commit() over HTTP has anything to do: clear a dead cookie, or save the session. */
+export function shouldWrite(s: RequestChanges & { record: { lastSeenAt: number } | null; staleCookie: boolean }, now: number, touchInterval: number): boolean {
+  return shouldClearCookie(s.record, s, s.staleCookie) || shouldSave(s.record, s, now, touchInterval);
+}
+
 /** Whether a login switches users: then the previous user's data must not carry over. */
 export function isUserSwitch(current: string | undefined, next: string): boolean {
   return current !== undefined && current !== next;

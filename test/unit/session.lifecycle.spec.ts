@@ -298,6 +298,71 @@ describe('touch: keeping an unmodified session alive', () => {
   });
 });
 
+describe('commit after a load: decided at once when there is nothing to write', () => {
+  // A read-only request's response must not wait for a promise; every other case must still write.
+  it('a read within touchInterval: commit() answers undefined, nothing is written', async () => {
+    const h = setup();
+    const { cookie } = await h.seed({ data: { a: 1 }, createdAt: T0, lastSeenAt: T0, expiresAt: T0 + IDLE });
+    const x = h.request(cookie);
+    expect(await x.session.get('a')).toBe(1);
+    expect(x.session.commit()).toBeUndefined();
+    expect(calls(h)).toEqual(['load']);
+    expect(x.setCookies()).toEqual([]);
+  });
+
+  it('a touch due, a change or a login: commit() answers a promise that writes; a forged cookie: nothing', async () => {
+    const h = setup();
+    const { cookie } = await h.seed({ data: { a: 1 }, createdAt: T0, lastSeenAt: T0, expiresAt: T0 + IDLE });
+    now = T0 + TOUCH;
+    const touch = h.request(cookie);
+    await touch.session.get('a');
+    const touched = touch.session.commit();
+    expect(touched).toBeInstanceOf(Promise);
+    await touched;
+    expect(calls(h)).toEqual(['load', 'update']);
+
+    const changed = h.request(cookie);
+    await changed.session.set('a', 2);
+    await expect(changed.session.commit()).resolves.toBeUndefined();
+    expect(calls(h).at(-1)).toBe('update');
+
+    const login = h.request(cookie);
+    await login.session.login('u1');
+    const loggedIn = login.session.commit();
+    expect(loggedIn).toBeInstanceOf(Promise);
+    await loggedIn;
+    expect(calls(h).at(-1)).toBe('update');
+
+    const forged = h.request(`__Host-sid=${'A'.repeat(43)}.${'B'.repeat(43)}`);
+    expect(await forged.session.get('a')).toBeUndefined();
+    expect(forged.session.commit()).toBeUndefined();
+    expect(forged.setCookies()).toEqual([]);
+  });
+
+  it('a cookie naming a session that is gone: the commit clears the cookie', async () => {
+    const h = setup();
+    const { cookie, id } = await h.seed({ data: { a: 1 } });
+    await h.mem.destroy(id);
+    const x = h.request(cookie);
+    expect(await x.session.get('a')).toBeUndefined();
+    const clearing = x.session.commit();
+    expect(clearing).toBeInstanceOf(Promise);
+    await clearing;
+    expect(x.setCookies()).toEqual([expect.stringMatching(/^__Host-sid=;.*Max-Age=0/)]);
+  });
+
+  it('a load that failed: commit() still answers a promise, which rejects', async () => {
+    const h = setup();
+    const { cookie } = await h.seed({ data: { a: 1 } });
+    jest.spyOn(h.mem, 'load').mockRejectedValue(new Error('connection refused'));
+    const x = h.request(cookie);
+    await expect(x.session.get('a')).rejects.toBeInstanceOf(SessionStoreUnavailableError);
+    const committed = x.session.commit();
+    expect(committed).toBeInstanceOf(Promise);
+    await expect(committed).rejects.toBeInstanceOf(SessionStoreUnavailableError);
+  });
+});
+
 describe('writes', () => {
   it('sends only the keys this request touched: set, unset, replace after clear', async () => {
     const h = setup();
