@@ -141,6 +141,9 @@ interface Column {
   path: string;
 }
 
+const col = (mode: string, path: '/public' | '/me', name = mode): Column => ({ head: `${name}, GET ${path}`, mode, method: 'GET', path });
+const diff = (head: string, a: number, b: number) => ({ head, a, b });
+
 /** One table: µs per request and layer for each column, and the differences asked for. */
 async function table(title: string, intro: string, cols: Column[], diffs: Array<{ head: string; a: number; b: number }>, seconds: number, connections: number): Promise<string[]> {
   const runs: Profiled[] = [];
@@ -173,17 +176,8 @@ export async function profileSection(opts: { seconds?: number; connections?: num
   const express = await table(
     '## Where the time of `GET /me` on PostgreSQL goes (CPU profile)',
     `${how} "Ours − none" is what the session adds to a request of the same app without sessions (\`GET /public\` on \`none\`); for this module it is the node-postgres round trip, the store, the cookie's HMAC and the id's SHA-256.`,
-    [
-      { head: 'none, GET /public', mode: 'none', method: 'GET', path: '/public' },
-      { head: 'lazy-postgres, GET /public', mode: 'lazy-postgres', method: 'GET', path: '/public' },
-      { head: 'lazy-postgres, GET /me', mode: 'lazy-postgres', method: 'GET', path: '/me' },
-      { head: 'express-session + connect-typeorm, GET /me', mode: 'express-session-typeorm-postgres', method: 'GET', path: '/me' },
-    ],
-    [
-      { head: 'ours /public − none', a: 1, b: 0 },
-      { head: 'ours /me − none', a: 2, b: 0 },
-      { head: 'theirs /me − none', a: 3, b: 0 },
-    ],
+    [col('none', '/public'), col('lazy-postgres', '/public'), col('lazy-postgres', '/me'), col('express-session-typeorm-postgres', '/me', 'express-session + connect-typeorm')],
+    [diff('ours /public − none', 1, 0), diff('ours /me − none', 2, 0), diff('theirs /me − none', 3, 0)],
     seconds,
     connections,
   );
@@ -191,17 +185,8 @@ export async function profileSection(opts: { seconds?: number; connections?: num
     '## Where the time of `GET /me` on PostgreSQL goes on Fastify, against the floor (CPU profile)',
     `The same profile on @nestjs/platform-fastify, with the floor (\`floor-fastify-postgres\`: no session layer, only the cookie's HMAC, the id's SHA-256, one prepared SELECT through the same node-postgres pool and JSON.parse; see "against the floor" above) between the app without sessions and the two session layers. ` +
       '"Floor − none" is the least a session read costs; "ours − floor" and "theirs − floor" what each session layer adds to it.',
-    [
-      { head: 'none-fastify, GET /public', mode: 'none-fastify', method: 'GET', path: '/public' },
-      { head: 'floor-fastify-postgres, GET /me', mode: 'floor-fastify-postgres', method: 'GET', path: '/me' },
-      { head: 'lazy-fastify-postgres, GET /me', mode: 'lazy-fastify-postgres', method: 'GET', path: '/me' },
-      { head: '@fastify/session + connect-typeorm, GET /me', mode: 'fastify-session-typeorm-postgres', method: 'GET', path: '/me' },
-    ],
-    [
-      { head: 'floor − none', a: 1, b: 0 },
-      { head: 'ours − floor', a: 2, b: 1 },
-      { head: 'theirs − floor', a: 3, b: 1 },
-    ],
+    [col('none-fastify', '/public'), col('floor-fastify-postgres', '/me'), col('lazy-fastify-postgres', '/me'), col('fastify-session-typeorm-postgres', '/me', '@fastify/session + connect-typeorm')],
+    [diff('floor − none', 1, 0), diff('ours − floor', 2, 1), diff('theirs − floor', 3, 1)],
     seconds,
     connections,
   );
