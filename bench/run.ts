@@ -760,8 +760,8 @@ type Ratio = (a: string, b: string, route: Route, shape: Shape) => Spread | unde
 /**
  * GET /public with the same database client on both sides: `none-<store>` holds the client that
  * `lazy-<store>` uses, so the ratio is what the module itself costs a route that never uses the
- * session; `none-<store>` ÷ `none` is what merely having that client in the process costs (its heap
- * is scanned by every garbage collection), which an application with that database pays anyway.
+ * session; `none-<store>` ÷ `none` is what merely having that client in the process costs, which an
+ * application with that database pays anyway (paired, bench/paired.ts: about nothing for PostgreSQL).
  */
 function likeForLike(lines: string[], sel: Selection, rpsRatio: Ratio, cpuRatio: Ratio): void {
   const pairs = ['sqlite', 'postgres', 'redis'].filter((db) => sel.modes.includes(`lazy-${db}`) && sel.modes.includes(`none-${db}`));
@@ -771,7 +771,7 @@ function likeForLike(lines: string[], sel: Selection, rpsRatio: Ratio, cpuRatio:
     '## GET /public: the module alone, the same database client on both sides',
     '',
     '`none-<store>` is the app without sessions holding the same client as `lazy-<store>` (the TypeORM DataSource, the ioredis client), unused: the same application with the same database, minus this module. ' +
-      'The first two columns are what the module costs a route that never uses the session; the last two what holding the database client costs the app without sessions (every garbage collection of the process scans the client\'s heap).',
+      'The first two columns are what the module costs a route that never uses the session; the last two what holding the database client costs the app without sessions.',
     '',
     '| store | throughput lazy ÷ none-store | CPU/req lazy ÷ none-store | throughput none-store ÷ none | CPU/req none-store ÷ none |',
     '|---|--:|--:|--:|--:|',
@@ -798,16 +798,7 @@ function floorSection(lines: string[], runs: (mode: string, route: Route, shape:
   if (rows.length === 0) return;
   const cpu = (mode: string) => spread(runs(mode, 'me', shape).map((r) => r.cpuUsPerReq));
   /** A's CPU per request minus B's, per round (nearest runs), then the spread. */
-  const over = (a: string, b: string) => {
-    const bs = runs(b, 'me', shape);
-    return spread(runs(a, 'me', shape).map((x) => {
-      const same = bs.filter((r) => r.round === x.round);
-      if (!same.length) return NaN;
-      const d = Math.min(...same.map((r) => Math.abs(r.seq - x.seq)));
-      const near = same.filter((r) => Math.abs(r.seq - x.seq) === d);
-      return x.cpuUsPerReq - near.reduce((t, r) => t + r.cpuUsPerReq, 0) / near.length;
-    }));
-  };
+  const over = (a: string, b: string) => nearest(runs(a, 'me', shape), runs(b, 'me', shape), (r) => r.cpuUsPerReq, (x, y) => x - y);
   lines.push(
     '## GET /me on PostgreSQL against the floor',
     '',
@@ -861,13 +852,18 @@ function sweepSection(sweep: RunResult[], ratioOf: (a: RunResult[], b: RunResult
  * when one is just before and one just after), then the spread of those ratios.
  */
 function nearestRatio(a: RunResult[], b: RunResult[], pick: (r: RunResult) => number): Spread | undefined {
+  return nearest(a, b, pick, (x, y) => x / y);
+}
+
+/** `combine(A, nearest B)` per run of A, as nearestRatio pairs them, then the spread. */
+function nearest(a: RunResult[], b: RunResult[], pick: (r: RunResult) => number, combine: (x: number, y: number) => number): Spread | undefined {
   return spread(
     a.map((x) => {
       const same = b.filter((r) => r.round === x.round && pick(r) > 0);
       if (same.length === 0) return NaN;
       const d = Math.min(...same.map((r) => Math.abs(r.seq - x.seq)));
       const near = same.filter((r) => Math.abs(r.seq - x.seq) === d);
-      return pick(x) / (near.reduce((t, r) => t + pick(r), 0) / near.length);
+      return combine(pick(x), near.reduce((t, r) => t + pick(r), 0) / near.length);
     }),
   );
 }
