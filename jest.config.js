@@ -10,4 +10,9 @@ export default {
   testTimeout: 30000,
   // One database per engine is shared by the suites: run them one after another.
   maxWorkers: 1,
+  // A handle left open by any suite (a client reconnecting, a child process) would keep Jest alive
+  // after the last test: a CI run once hung there until its time limit, all tests passed. The run
+  // ends anyway, and test/support/open-handles.js names what was left open.
+  forceExit: true,
+  globalTeardown: '<rootDir>/test/support/open-handles.js',
 };

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { stopChild } from './support/children.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
@@ -35,7 +36,7 @@ describe('project tooling', () => {
       const res = await fetch(`${url}/login`);
       expect(res.status).toBe(200);
     } finally {
-      child.kill();
+      await stopChild(child);
       rmSync(cwd, { recursive: true, force: true });
     }
   }, 200_000);

@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './children.js';
 
 /**
  * An application outside the repository that uses the package as npm would install it: the package
@@ -55,7 +56,7 @@ export interface ConsumerApp {
   start(entry: string, env?: Record<string, string>): Promise<RunningApp>;
   /** Runs to the end (an app that starts listening is stopped); resolves the exit code and output. */
   runToEnd(entry: string): Promise<{ code: number | null; stdout: string; stderr: string }>;
-  remove(): void;
+  remove(): Promise<void>;
 }
 
 export interface RunningApp {
@@ -109,8 +110,8 @@ export function consumerApp(packages: string[], type: 'commonjs' | 'module'): Co
       });
       return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
     },
-    remove() {
-      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill();
+    async remove() {
+      await Promise.all(children.map((c) => stopChild(c)));
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -130,11 +131,6 @@ function running(child: ChildProcess, port: number): RunningApp {
         req.on('error', reject);
         req.end();
       }),
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.on('exit', () => resolve());
-        child.kill();
-      }),
+    stop: () => stopChild(child),
   };
 }

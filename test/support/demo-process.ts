@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import type { DemoAppOptions } from '../../demo/app.module.js';
+import { stopChild } from './children.js';
 
 /**
  * The demo in a Node process of its own, built by tsc as `npm start` builds it. Not in Jest's
@@ -30,16 +31,7 @@ const running = new Set<ChildProcess>();
 
 /** For afterAll: ends every demo this file started, also one whose start timed out. */
 export async function stopDemos(): Promise<void> {
-  await Promise.all(
-    [...running].map(
-      (child) =>
-        new Promise<void>((done) => {
-          if (child.exitCode !== null || child.signalCode !== null) return done();
-          child.on('exit', () => done());
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+  await Promise.all([...running].map((child) => stopChild(child)));
   running.clear();
 }
 
@@ -72,12 +64,7 @@ export function startDemo(options: Omit<DemoAppOptions, 'logger' | 'port'>): Pro
       resolve({
         port,
         url: `http://localhost:${port}`,
-        close: () =>
-          new Promise<void>((done) => {
-            if (child.exitCode !== null || child.signalCode !== null) return done();
-            child.on('exit', () => done());
-            child.kill('SIGTERM');
-          }),
+        close: () => stopChild(child),
       });
     });
     child.on('exit', (code) => reject(new Error(`the demo exited (${code}) before listening:\n${out}\n${err}`)));
