@@ -47,18 +47,25 @@ export interface App {
   admin: number;
 }
 
-export async function startApp(mode: string, slot: number): Promise<App> {
+/** How an app process is started: `under` runs it inside another program (bench/instructions.ts: valgrind). */
+export interface StartOptions {
+  under?: string[];
+  /** How long the app may take to answer; 30 s, far more under valgrind. */
+  timeoutMs?: number;
+}
+
+export async function startApp(mode: string, slot: number, { under = [], timeoutMs = 30_000 }: StartOptions = {}): Promise<App> {
   const appJs = join(here, 'app.js');
   const port = PORT + 2 * slot;
   const app = { mode, base: `http://127.0.0.1:${port}`, admin: port + 1 } as App;
   const args = [process.execPath, '--expose-gc', ...(process.env.BENCH_APP_NODE_OPTIONS ? process.env.BENCH_APP_NODE_OPTIONS.split(' ') : []), appJs, mode];
   // Started on both cores (the apps of a round start together), pinned to the app core once up.
-  const [cmd, ...rest] = PIN ? ['taskset', '-c', '0,1', ...args] : args;
+  const [cmd, ...rest] = PIN ? ['taskset', '-c', '0,1', ...under, ...args] : [...under, ...args];
   const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, BENCH_PORT: String(port), BENCH_ADMIN_PORT: String(app.admin) }, cwd: root });
   app.child = child;
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`bench app '${mode}' exited with ${child.exitCode}: ${out}`);
     try {
@@ -129,10 +136,11 @@ export async function createSessions(app: App, n: number, bytes = 0): Promise<st
 /**
  * One autocannon run. Every connection keeps a cookie jar: its own ('per-connection': autocannon
  * deep-clones the request object per connection, so `jar` is per connection) or one shared by all
- * ('one-session': many tabs of one browser). A Set-Cookie in a response (login rotates the id)
+ * ('one-session': many tabs of one browser); `amount`, when given, is a number of requests instead of
+ * a duration. A Set-Cookie in a response (login rotates the id)
  * updates the jar, as a browser would.
  */
-export async function load(app: App, route: Route, shape: Shape, pool: string[], seconds: number): Promise<autocannon.Result> {
+export async function load(app: App, route: Route, shape: Shape, pool: string[], seconds: number, amount?: number): Promise<autocannon.Result> {
   const shared = { cookie: '' };
   let next = 0;
   const { method, path } = ROUTES[route];
@@ -151,6 +159,6 @@ export async function load(app: App, route: Route, shape: Shape, pool: string[],
       if (cookie) (shape === 'one-session' ? shared : this.jar).cookie = cookie;
     },
   };
-  return autocannon({ url: app.base, connections: CONNECTIONS, duration: seconds, requests: [request as unknown as autocannon.Request] });
+  return autocannon({ url: app.base, connections: CONNECTIONS, ...(amount ? { amount } : { duration: seconds }), requests: [request as unknown as autocannon.Request] });
 }
 
