@@ -16,4 +16,6 @@ export default {
   // Stryker's own timeout (which costs a restart of the worker).
   testTimeout: 4000,
   maxWorkers: 1,
+  // Stryker runs this config once per mutant: no end-of-run report there (the unit specs open nothing).
+  globalTeardown: undefined,
 };

@@ -23,12 +23,18 @@ function describe(handle) {
   return name;
 }
 
-export default async function openHandles() {
-  // Sockets and children that are closing get a moment to finish.
-  await sleep(500);
+function leftOpen() {
   const handles = process._getActiveHandles().map(describe).filter((d) => d !== undefined);
   const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout' || r === 'Immediate').length;
-  if (handles.length === 0 && timers === 0) return;
+  return { handles, timers, any: handles.length > 0 || timers > 0 };
+}
+
+export default async function openHandles() {
+  if (!leftOpen().any) return;
+  // Sockets and children that are closing get a moment to finish.
+  await sleep(500);
+  const { handles, timers, any } = leftOpen();
+  if (!any) return;
   const lines = [...handles, ...(timers ? [`${timers} timer(s) not unref'd`] : [])];
   process.stderr.write(`\nOpen after the last suite (Jest's forceExit ends the run; fix the suite that left them):\n${lines.map((l) => `  - ${l}`).join('\n')}\n`);
   // forceExit would leave them running after Jest, holding their ports.
