@@ -4,7 +4,7 @@ import { Test } from '@nestjs/testing';
 import { AuthGuard, PassportStrategy } from '@nestjs/passport';
 import { Strategy as LocalStrategy } from 'passport-local';
 import request from 'supertest';
-import { CurrentUser, MemorySessionStore, Session, SessionModule, UserId, type SessionHandle, type SessionModuleOptions, type SessionUser } from '../src/index.js';
+import { CurrentUser, MemorySessionStore, Session, SessionModule, UserId, type SessionHandle, type SessionModuleOptions, type SessionUser, SessionOptionsError } from '../src/index.js';
 import { PassportLogin } from '../src/passport.js';
 import { PLATFORMS, SECRET, sessionCookie, startApp, type Platform } from './support/test-app.js';
 
@@ -196,18 +196,37 @@ for (const platform of PLATFORMS) {
 }
 
 describe('@CurrentUser() without resolveUser', () => {
-  it('answers 500 and says which option is missing, for the routes that ask only', async () => {
+  it('refuses to start, naming the handler and the missing option (not a 500 on the first request)', async () => {
     const moduleRef = await Test.createTestingModule({
       imports: [SessionModule.forRoot({ secret: SECRET, store: new MemorySessionStore(), pruneInterval: 0 })],
       controllers: [controllerFor('local-unused')],
     }).compile();
-    const errors: string[] = [];
-    const app = moduleRef.createNestApplication({ logger: { log() {}, warn() {}, error: (m: unknown, s?: unknown) => errors.push(`${String(m)} ${String(s)}`), debug() {}, verbose() {} } });
+    const app = moduleRef.createNestApplication({ logger: false });
+    try {
+      const started = app.init();
+      await expect(started).rejects.toThrow(SessionOptionsError);
+      await expect(started).rejects.toThrow(/AuthController\.me\b.*'resolveUser'/s);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('starts when no handler asks for the user', async () => {
+    class NoUser {
+      @Get('plain')
+      plain() {
+        return 'ok';
+      }
+    }
+    Controller()(NoUser);
+    const moduleRef = await Test.createTestingModule({
+      imports: [SessionModule.forRoot({ secret: SECRET, store: new MemorySessionStore(), pruneInterval: 0 })],
+      controllers: [NoUser],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
     await app.init();
     try {
-      expect((await request(app.getHttpServer()).get('/me')).status).toBe(500);
-      expect(errors.join('\n')).toContain("@CurrentUser() needs the 'resolveUser' option");
-      expect((await request(app.getHttpServer()).get('/whoami')).status).toBe(200);
+      expect((await request(app.getHttpServer()).get('/plain')).status).toBe(200);
     } finally {
       await app.close();
     }

@@ -5,6 +5,7 @@ import { SessionRuntime } from '../session/runtime.js';
 import { CurrentSession } from '../nest/current-session.js';
 import { SessionManager } from '../nest/manager.js';
 import { refuseUnguardedFieldResolvers } from '../nest/graphql-fields.js';
+import { refuseCurrentUserWithoutResolver } from '../nest/decorators.js';
 import { SessionMiddleware } from '../request/middleware.js';
 import { contextOf } from '../request/context.js';
 import { watchHandshakes } from '../socket/handshake.js';
@@ -52,6 +53,7 @@ export class SessionBootstrap implements OnModuleInit {
     if (this.platform()?.middlewareSeesContext === false) this.refuseMiddlewareWithCurrentSession();
     this.refuseManagerWithoutUserIndex();
     refuseUnguardedFieldResolvers(this.modules);
+    refuseCurrentUserWithoutResolver(this.modules, this.rt.options.resolveUser);
     this.rt.decideTracking(this.rt.options.trackRequests ?? this.findInjecting(NEEDS_REQUEST_TRACKING) !== undefined);
   }
 

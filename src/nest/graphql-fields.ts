@@ -1,6 +1,7 @@
 import type { ModulesContainer } from '@nestjs/core';
 import { AUTHENTICATED_KEY, PUBLIC_KEY } from '../constants.js';
 import { SessionOptionsError } from '../errors.js';
+import { methodsOf } from './handlers.js';
 
 /**
  * What @nestjs/graphql records, by the names it has used since its version 7 (read as plain
@@ -62,16 +63,4 @@ function isClosed(method: object, type: object): boolean {
     if (Reflect.getMetadata(PUBLIC_KEY, level) === true) return false;
   }
   return false;
-}
-
-/** The methods of a prototype and of those it inherits from (a resolver may extend a base class). */
-function methodsOf(prototype: object): Map<string, object> {
-  const methods = new Map<string, object>();
-  for (let p: object | null = prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
-    for (const name of Object.getOwnPropertyNames(p)) {
-      const value = Object.getOwnPropertyDescriptor(p, name)?.value;
-      if (name !== 'constructor' && typeof value === 'function' && !methods.has(name)) methods.set(name, value);
-    }
-  }
-  return methods;
 }
