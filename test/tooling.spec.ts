@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,36 @@ describe('project tooling', () => {
       rmSync(cwd, { recursive: true, force: true });
     }
   }, 200_000);
+
+  it.each([
+    ['a server it never closes (forceExit ends the run; the report names it)', 'forever'],
+    ['a server that closes just after the last test (the run once ran out of work before writing them)', 'briefly'],
+  ])('Jest writes its results, which CI reads, when a suite leaves %s', async (_name, leftOpen) => {
+    mkdirSync(join(root, 'tmp'), { recursive: true });
+    const dir = mkdtempSync(join(root, 'tmp', 'jest-end-'));
+    try {
+      writeFileSync(
+        join(dir, 'left-open.spec.ts'),
+        "import { createServer } from 'node:net';\n" +
+          "it('leaves a server open', () => {\n" +
+          "  const server = createServer().listen(0, '127.0.0.1');\n" +
+          "  if (process.env.LEFT_OPEN === 'briefly') setTimeout(() => server.close(), 300);\n" +
+          '});\n',
+      );
+      const out = join(dir, 'results.json');
+      const jest = join(root, 'node_modules', 'jest', 'bin', 'jest.js');
+      const { stderr } = await run(process.execPath, [jest, '--config', join(root, 'jest.config.js'), '--roots', dir, '--testMatch', '**/left-open.spec.ts', '--json', '--outputFile', out], {
+        cwd: root,
+        env: { ...process.env, LEFT_OPEN: leftOpen, NODE_OPTIONS: '--experimental-vm-modules --no-warnings=ExperimentalWarning' },
+        timeout: 60_000,
+      });
+      expect(existsSync(out)).toBe(true);
+      expect(JSON.parse(readFileSync(out, 'utf8')).numPassedTests).toBe(1);
+      if (leftOpen === 'forever') expect(stderr).toMatch(/Open after the last suite[\s\S]*server listening on 127\.0\.0\.1:\d+/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('CI installs and starts its services from the repository alone', () => {
     const ci = readFileSync(join(root, '.ci/run'), 'utf8');

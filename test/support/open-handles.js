@@ -5,7 +5,9 @@
  * this report says what leaked, so that it can be fixed. Plain JavaScript: Jest loads global hooks
  * outside ts-jest's ESM transform.
  */
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms).unref());
+// Not unref'd: if what was open closes meanwhile, nothing else would keep the process alive, and it
+// would end before Jest writes its results (CI reads them).
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function describe(handle) {
   const name = handle?.constructor?.name ?? typeof handle;
