@@ -53,7 +53,16 @@ export const ENTITY_FAMILIES = Symbol.for('nestjs-lazy-session.entity-families')
 export const MYSQL_BINARY_COLUMNS = { id: 64, handle: 32, user_id: 1020 } as const;
 
 const COLUMNS = 'id, handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember';
+/** What a load reads on SQLite and MySQL: the id is the one asked for. */
+const LOAD_COLUMNS = 'handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember';
 const SUMMARY = 'id, handle, user_id, created_at, last_seen_at, expires_at, auth_at';
+/**
+ * PostgreSQL: what a load reads besides `data`, packed in one JSON array (RowCodec.record unpacks it
+ * in this order). node-postgres pays per column of every result, described afresh with each one: a
+ * dictionary-mode template, a name to intern and a keyed store per column. Two columns instead of
+ * nine made a session read's row handling several times cheaper (bench/RESULTS.md, the floor).
+ */
+export const LOAD_META = 'json_build_array(handle, user_id, created_at, last_seen_at, expires_at, auth_at, remember)::text AS meta';
 
 /** Update shapes: which optional parts an UPDATE carries. Built once per shape, then cached. */
 export const enum UpdateShape {
@@ -89,7 +98,7 @@ export class SqlDialect {
   constructor(readonly family: SqlFamily, readonly table: string, readonly returning: boolean, readonly pruneBatch: number) {
     const t = this.quote(table);
     const p = (i: number) => this.param(i);
-    this.load = `SELECT ${COLUMNS} FROM ${t} WHERE id = ${p(1)}`;
+    this.load = `SELECT ${family === 'postgres' ? `data, ${LOAD_META}` : LOAD_COLUMNS} FROM ${t} WHERE id = ${p(1)}`;
     this.probe = `SELECT ${COLUMNS} FROM ${t} WHERE 1 = 0`;
     this.insert = `INSERT INTO ${t} (${COLUMNS}) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(p).join(', ')})`;
     this.deleteReturning = returning ? `DELETE FROM ${t} WHERE id = ${p(1)} RETURNING ${SUMMARY}` : undefined;

@@ -32,7 +32,8 @@ interface QueryListener {
  * see `usable`.
  */
 export class PgStatementRunner {
-  private readonly names = new Map<string, string>();
+  /** Per statement text: what every call of it sends but its values (see `run`). */
+  private readonly statements = new Map<string, { text: string; name?: string }>();
   /** Bumped when the server refuses a prepared plan (the table changed under it): new names, new plans. */
   private generation = 0;
 
@@ -61,32 +62,39 @@ export class PgStatementRunner {
   async run(pool: PgPool, sql: string, params: unknown[], prepare: boolean, retry = true): Promise<QueryResultLike> {
     const logger = this.dataSource.logger;
     logger.logQuery(sql, params);
-    const name = prepare && this.prepared ? this.nameOf(sql) : undefined;
+    // The rare statements (listing, pruning) are neither named nor kept.
+    const statement = prepare ? this.statement(sql, this.prepared) : { text: sql };
     const slow = this.dataSource.options.maxQueryExecutionTime;
     const start = slow ? Date.now() : 0;
     try {
-      const raw = await pool.query(name === undefined ? { text: sql, values: params } : { name, text: sql, values: params });
+      // The statement's name and text inherited, only the values own: node-postgres copies every
+      // query config through its property descriptors (pg 8.x cloneQueryConfig), a slow path whose
+      // cost grows with the config's own properties.
+      const config = Object.create(statement) as { text: string; name?: string; values: unknown[] };
+      config.values = params;
+      const raw = await pool.query(config);
       if (slow && Date.now() - start > slow) logger.logQuerySlow(Date.now() - start, sql, params);
       return { records: raw.rows, affected: raw.rowCount };
     } catch (err) {
       logger.logQueryError(err as Error, sql, params);
       // "cached plan must not change result type": the table was altered after this connection
       // prepared the statement. The statement did nothing; prepare it afresh under a new name.
-      if (retry && name !== undefined && (err as { code?: unknown }).code === '0A000') {
+      if (retry && statement.name !== undefined && (err as { code?: unknown }).code === '0A000') {
         this.generation++;
-        this.names.clear();
+        this.statements.clear();
         return this.run(pool, sql, params, prepare, false);
       }
       throw err;
     }
   }
 
-  private nameOf(sql: string): string {
-    let name = this.names.get(sql);
-    if (name === undefined) {
-      name = `nls_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}_${this.generation}`;
-      this.names.set(sql, name);
+  /** A statement of every request: named (prepared once per connection) when `named`, and one object for all its calls. */
+  private statement(sql: string, named: boolean): { text: string; name?: string } {
+    let statement = this.statements.get(sql);
+    if (statement === undefined) {
+      statement = named ? { name: `nls_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}_${this.generation}`, text: sql } : { text: sql };
+      this.statements.set(sql, statement);
     }
-    return name;
+    return statement;
   }
 }

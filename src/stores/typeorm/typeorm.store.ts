@@ -106,7 +106,7 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
 
   async load(id: string): Promise<SessionRecord | null> {
     const row = (await this.run(this.sql.load, [id], true)).records?.[0];
-    return row ? this.rows.record(row) : null;
+    return row ? this.rows.record(id, row) : null;
   }
 
   async create(r: SessionRecord): Promise<void> {
