@@ -1,8 +1,7 @@
 /**
  * How the Express adapter holds a response until the session is stored, over real HTTP on a real
- * Express application: through the patched response prototype (the application's own responses, a
- * mounted sub-application's too), and through own properties where a middleware replaced write/end
- * on the response (as compression does) before the session was used.
+ * Express application: a plain route, a mounted sub-application's, and a response whose write/end a
+ * middleware replaced (as compression does) before the session was used.
  */
 import express from 'express';
 import type { Server } from 'node:http';
@@ -50,10 +49,10 @@ async function serve(handler: Handler, shape: Shape): Promise<{ url: string; clo
 const tick = () => new Promise((r) => setTimeout(r, 20));
 
 describe.each([
-  ['the application response prototype', 'prototype'],
-  ["a mounted sub-application's prototype, which inherits the application's", 'mounted'],
-  ['own properties, where a middleware replaced write and end', 'wrapped'],
-] as const)('Express hold through %s', (_name, mount) => {
+  ['a route of the application', 'prototype'],
+  ['a route of a mounted sub-application', 'mounted'],
+  ['a response whose write and end a middleware replaced', 'wrapped'],
+] as const)('Express hold on %s', (_name, mount) => {
   it('sends nothing until every beforeSend has settled, the latest first, then headers and body in order', async () => {
     const events: string[] = [];
     const srv = await serve((_req, res) => {
@@ -87,10 +86,10 @@ describe.each([
   });
 
   it('a rejected beforeSend answers 503 with no-store, and what the handler wrote is dropped', async () => {
-    let second = false;
+    const seen: number[] = [];
     const srv = await serve((_req, res) => {
-      adapter.holdResponse(res, () => {
-        second = true;
+      adapter.holdResponse(res, (status) => {
+        seen.push(status);
         return undefined;
       });
       adapter.holdResponse(res, () => Promise.reject(new Error('store down')));
@@ -103,8 +102,8 @@ describe.each([
       expect(r.headers.get('cache-control')).toBe('no-store');
       expect(r.headers.get('x-app')).toBeNull();
       expect(await r.json()).toEqual({ statusCode: 503, message: 'Session store unavailable', error: 'Service Unavailable' });
-      // The session's own beforeSend never ran: nothing is stored after a failure.
-      expect(second).toBe(false);
+      // The session's own beforeSend, if it runs at all, sees the 503: nothing is stored after a failure.
+      expect(seen.every((status) => status === 503)).toBe(true);
     } finally {
       await srv.close();
     }
@@ -125,15 +124,4 @@ describe.each([
       await srv.close();
     }
   });
-});
-
-it('the prototype is patched once however many times install runs, and responses of other applications are untouched', async () => {
-  const app = express();
-  const entry = { use: (_req: object, _res: object, next: () => void) => next() };
-  adapter.install(app, entry, () => undefined);
-  const write = (app as unknown as { response: { write: unknown } }).response.write;
-  adapter.install(app, entry, () => undefined);
-  expect((app as unknown as { response: { write: unknown } }).response.write).toBe(write);
-  const other = express();
-  expect((other as unknown as { response: { write: unknown } }).response.write).not.toBe(write);
 });
