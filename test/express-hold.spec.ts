@@ -46,7 +46,7 @@ async function serve(handler: Handler, shape: Shape): Promise<{ url: string; clo
   return { url: `http://127.0.0.1:${port}${mount ? '/sub' : '/'}`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
-const tick = () => new Promise((r) => setTimeout(r, 20));
+const tick = () => new Promise<void>((r) => setTimeout(r, 20));
 
 describe.each([
   ['a route of the application', 'prototype'],
