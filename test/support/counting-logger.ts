@@ -14,7 +14,7 @@ export class CountingLogger implements Logger {
   logQuery(query: string): void {
     if (!TRANSACTION_CONTROL.test(query)) this.statements.push(query);
   }
-  logQueryError(): void {}
+  logQueryError(_error?: string | Error): void {}
   logQuerySlow(): void {}
   logSchemaBuild(): void {}
   logMigration(): void {}

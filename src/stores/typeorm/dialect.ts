@@ -57,13 +57,15 @@ const COLUMNS = 'id, handle, data, user_id, created_at, last_seen_at, expires_at
 const LOAD_COLUMNS = 'handle, data, user_id, created_at, last_seen_at, expires_at, auth_at, remember';
 const SUMMARY = 'id, handle, user_id, created_at, last_seen_at, expires_at, auth_at';
 /**
- * PostgreSQL: what a load reads besides `data`, packed in one JSON array (RowCodec.record unpacks it
- * in this order). node-postgres pays per column of every result, described afresh with each one: a
- * dictionary-mode template, a name to intern and a keyed store per column. Measured in process
- * (bench/inproc.ts, Fastify): the floor reading nine columns executes 382k instructions per request,
- * reading these two 329k.
+ * PostgreSQL: a load reads one column, `row`: the summary columns packed in one JSON array (in this
+ * order, which RowCodec.record unpacks), a line feed, then `data`. node-postgres pays per column of
+ * every result, described afresh with each one: a dictionary-mode template, a name to intern and a
+ * keyed store per column. Measured in process (bench/inproc.ts, Fastify, callgrind, instructions per
+ * request besides V8's compilers and GC): the floor reading the nine columns 382k, `data` and the
+ * array as two columns 334k, this one column 326k, `data` alone 321k. A JSON array never holds a raw
+ * line feed (PostgreSQL escapes control characters in JSON strings), so the first one ends it.
  */
-export const LOAD_META = 'json_build_array(handle, user_id, created_at, last_seen_at, expires_at, auth_at, remember)::text AS meta';
+export const LOAD_PACKED = "json_build_array(handle, user_id, created_at, last_seen_at, expires_at, auth_at, remember)::text || chr(10) || data AS row";
 
 /** Update shapes: which optional parts an UPDATE carries. Built once per shape, then cached. */
 export const enum UpdateShape {
@@ -99,7 +101,7 @@ export class SqlDialect {
   constructor(readonly family: SqlFamily, readonly table: string, readonly returning: boolean, readonly pruneBatch: number) {
     const t = this.quote(table);
     const p = (i: number) => this.param(i);
-    this.load = `SELECT ${family === 'postgres' ? `data, ${LOAD_META}` : LOAD_COLUMNS} FROM ${t} WHERE id = ${p(1)}`;
+    this.load = `SELECT ${family === 'postgres' ? LOAD_PACKED : LOAD_COLUMNS} FROM ${t} WHERE id = ${p(1)}`;
     this.probe = `SELECT ${COLUMNS} FROM ${t} WHERE 1 = 0`;
     this.insert = `INSERT INTO ${t} (${COLUMNS}) VALUES (${[1, 2, 3, 4, 5, 6, 7, 8, 9].map(p).join(', ')})`;
     this.deleteReturning = returning ? `DELETE FROM ${t} WHERE id = ${p(1)} RETURNING ${SUMMARY}` : undefined;

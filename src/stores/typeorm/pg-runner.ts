@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { listensToQueries } from './query-listeners.js';
 
 export interface QueryResultLike {
   records?: Record<string, unknown>[];
@@ -9,12 +10,6 @@ export interface QueryResultLike {
 /** The part of node-postgres' Pool the store uses. */
 interface PgPool {
   query(config: { text: string; values: unknown[]; name?: string }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
-}
-
-/** A TypeORM subscriber that listens to every query; the store's own path would skip it. */
-interface QueryListener {
-  beforeQuery?: unknown;
-  afterQuery?: unknown;
 }
 
 /**
@@ -44,13 +39,7 @@ export class PgStatementRunner {
 
   /** PostgreSQL and no query subscriber: TypeORM's query events are the only thing this path skips. */
   static usable(dataSource: DataSource): boolean {
-    if (dataSource.options.type !== 'postgres') return false;
-    const subscribers = (dataSource.options.subscribers ?? []) as unknown[];
-    const listening = (s: unknown) => {
-      const proto = typeof s === 'function' ? (s.prototype as QueryListener) : (s as QueryListener);
-      return typeof proto?.beforeQuery === 'function' || typeof proto?.afterQuery === 'function';
-    };
-    return !subscribers.some(listening) && !(dataSource.isInitialized && dataSource.subscribers.some(listening));
+    return dataSource.options.type === 'postgres' && !listensToQueries(dataSource);
   }
 
   /** The pool of an initialized DataSource; undefined before initialize() (TypeORM's path then answers its own error). */

@@ -24,16 +24,22 @@ function summaryOf(row: Row, id: unknown): StoredSessionSummary {
   });
 }
 
-/** `meta` (SqlDialect.load on PostgreSQL, LOAD_META's columns in order) as a row; null unless it is that JSON array. */
-function unpackMeta(meta: unknown): Row | null {
+/**
+ * The `row` of SqlDialect.load on PostgreSQL (LOAD_PACKED: the summary columns as a JSON array, a
+ * line feed, the data column) as a row; null unless it is exactly that.
+ */
+function unpackRow(packed: unknown): Row | null {
+  if (typeof packed !== 'string') return null;
+  const lf = packed.indexOf('\n');
+  if (lf < 0) return null;
   let values: unknown;
   try {
-    values = typeof meta === 'string' ? JSON.parse(meta) : meta;
+    values = JSON.parse(packed.slice(0, lf));
   } catch {
     return null;
   }
   if (!Array.isArray(values) || values.length !== 7) return null;
-  return { handle: values[0], user_id: values[1], created_at: values[2], last_seen_at: values[3], expires_at: values[4], auth_at: values[5], remember: values[6] };
+  return { handle: values[0], data: packed.slice(lf + 1), user_id: values[1], created_at: values[2], last_seen_at: values[3], expires_at: values[4], auth_at: values[5], remember: values[6] };
 }
 
 /**
@@ -48,13 +54,13 @@ export class RowCodec {
 
   /**
    * The record of session `id` in a row of SqlDialect.load; null when its sealed data does not open
-   * (unknown key, tampered, another session's, not sealed) or, on PostgreSQL, its packed summary
-   * columns are not what the load packs.
+   * (unknown key, tampered, another session's, not sealed) or, on PostgreSQL, its packed row is not
+   * what the load packs.
    */
   record(id: string, row: Row): SessionRecord | null {
-    const f = this.pg ? unpackMeta(row.meta) : row;
+    const f = this.pg ? unpackRow(row.row) : row;
     if (f === null) return null;
-    const text = this.pg && typeof row.data === 'string' ? unescapeNul(row.data) : row.data;
+    const text = this.pg ? unescapeNul(f.data as string) : f.data;
     const data = this.sealer ? decodeSealedData(this.sealer, text, String(f.handle)) : decodeData(text);
     if (data === null) return null;
     // Completed in place: spreading the summary into a new object was the hottest line of a session

@@ -6,6 +6,7 @@ import { SqlDialect, hasDeleteReturning, sqlFamily } from './dialect.js';
 import { RowCodec, rowSummary } from './rows.js';
 import { checkSessionsTable } from './startup.js';
 import { PgStatementRunner, type QueryResultLike } from './pg-runner.js';
+import { SqliteStatementRunner } from './sqlite-runner.js';
 
 export interface TypeOrmSessionStoreOptions {
   /** Table name; default 'sessions' (as SessionEntity and the migration). */
@@ -44,6 +45,8 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
   private ready: Promise<void> | undefined;
   /** PostgreSQL without query subscribers: statements through the driver's pool (see PgStatementRunner). */
   private readonly pg: PgStatementRunner | undefined;
+  /** better-sqlite3 without query subscribers: statements on the driver's connection (see SqliteStatementRunner). */
+  private readonly sqlite: SqliteStatementRunner | undefined;
 
   constructor(private readonly dataSource: DataSource, private readonly options: TypeOrmSessionStoreOptions = {}) {
     const type = dataSource.options.type;
@@ -56,6 +59,7 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
     const sealer = options.encryptionKeys === undefined ? undefined : new SessionSealer(options.encryptionKeys);
     this.rows = new RowCodec(sealer, this.sql.family === 'postgres');
     this.pg = PgStatementRunner.usable(dataSource) ? new PgStatementRunner(dataSource, options.preparedStatements ?? true) : undefined;
+    this.sqlite = SqliteStatementRunner.usable(dataSource) ? new SqliteStatementRunner(dataSource) : undefined;
   }
 
   /** The DDL this store expects, for hand-written migrations. */
@@ -86,12 +90,14 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
     await checkSessionsTable(this.dataSource, this.sql, log);
   }
 
-  /** `prepare`: a statement of every request, worth a named prepared statement (PostgreSQL). */
+  /** `prepare`: a statement of every request, worth preparing once (a named statement on PostgreSQL, a kept one on SQLite). */
   private async run(sql: string, params: unknown[], prepare = false): Promise<QueryResultLike> {
     const ready = this.ensureReady();
     if (ready) await ready;
     const pool = this.pg?.pool();
     if (pool) return this.pg!.run(pool, sql, params, prepare);
+    const db = this.sqlite?.database();
+    if (db) return this.sqlite!.run(db, sql, params, prepare);
     const runner = this.dataSource.createQueryRunner();
     try {
       return (await runner.query(sql, params, true)) as QueryResultLike;
