@@ -13,7 +13,7 @@
  * the routes every mode serves; then it runs PAIRED_RUNS times, its two apps each driven by their own
  * autocannon (BENCH_CONNECTIONS connections, a session cookie per connection), and each app's CPU
  * time and requests served are read over a BENCH_SECONDS window inside both loads, after
- * BENCH_WARMUP. Per run: CPU time per request and requests/s of each, and their ratios; a target is
+ * PAIRED_WARMUP seconds of them. Per run: CPU time per request and requests/s of each, and their ratios; a target is
  * judged on the median over every run of every round.
  */
 import { CONNECTIONS, createSessions, load, startApp, stats, stopApp, type App } from './apps.js';
@@ -58,13 +58,22 @@ export function pairsOf(modes: string[]): Array<{ base: string; others: string[]
 }
 
 const seconds = Number(process.env.BENCH_SECONDS ?? '2');
-const warmup = Number(process.env.BENCH_WARMUP ?? '0.3');
-const RUNS = Math.max(1, Number(process.env.PAIRED_RUNS ?? '2'));
+/**
+ * Seconds of each run's own load before its window. Not the sequential runs' 0.3: with it, every
+ * pair's first window of two back to back measured the module's app at 1.11–1.44× the CPU per request
+ * of the app without sessions and the second at 0.96–1.14×, in every full and focused run, on every
+ * store, while the A/A pairs measured no such step. Neither a forced GC before the window (removed:
+ * the same) nor 1.5 or 6 s of paired load before the run's own (the same) took it away; later windows
+ * of one continuous load did. So a pair is measured once per round, after this much of its load.
+ */
+const warmup = Number(process.env.PAIRED_WARMUP ?? '2.5');
+const RUNS = Math.max(1, Number(process.env.PAIRED_RUNS ?? '1'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Both sides see the same traffic before they are measured: the routes every mode serves. */
 async function warm(app: App): Promise<void> {
-  await load(app, 'public', 'per-connection', await createSessions(app, CONNECTIONS), 0.6);
+  // Short: each run's own load warms GET /public for PAIRED_WARMUP seconds before its window.
+  await load(app, 'public', 'per-connection', await createSessions(app, CONNECTIONS), 0.2);
   await load(app, 'me', 'one-session', await createSessions(app, 1), 0.2);
   await load(app, 'cart', 'one-session', await createSessions(app, 1), 0.2);
 }
@@ -144,8 +153,8 @@ export function pairedSection(runs: PairedRun[], rounds: number): string[] {
   const lines = [
     '## GET /public: paired runs (the targets\' measurement)',
     '',
-    `Each mode and the same app without sessions share the app core and are loaded at the same moment, each by its own autocannon (${CONNECTIONS} connections, a session cookie per connection); CPU time and requests served (counted by each app\'s server) are read over a ${seconds}-s window inside both loads, after ${warmup} s of warm-up; ` +
-      `${rounds} rounds; in each, every pair is two fresh processes, started and warmed together, measured ${RUNS} times back to back, then stopped (a process left idle while others run comes back slower for seconds, so a baseline shared across pairs would be favoured). Runs one after another carry the machine's noise (one 2-second run is often 10–30% off the next, CPU time per request included) into every ratio; ` +
+    `Each mode and the same app without sessions share the app core and are loaded at the same moment, each by its own autocannon (${CONNECTIONS} connections, a session cookie per connection); CPU time and requests served (counted by each app\'s server) are read over a ${seconds}-s window inside both loads, after ${warmup} s of the same loads (a shorter warm-up measured the module's app higher in the first window of every pair, a step the A/A pairs did not show: see bench/paired.ts); ` +
+      `${rounds} rounds; in each, every pair is two fresh processes, started and warmed together, measured ${RUNS === 1 ? 'once' : `${RUNS} times back to back`}, then stopped (a process left idle while others run comes back slower for seconds, so a baseline shared across pairs would be favoured). Runs one after another carry the machine's noise (one 2-second run is often 10–30% off the next, CPU time per request included) into every ratio; ` +
       'two apps on one core at the same moment are slowed alike, so their ratio keeps little of it. The A/A row (the app without sessions against a second process of itself) is the resolution of the method: a ratio within its spread is no difference at all. ' +
       '"Core busy" is both apps\' CPU time over wall time: near 100% means the app core, not the load generator, set the pace.',
     '',

@@ -53,7 +53,8 @@
  *                       BENCH_SWEEP=0 leaves the sweep out
  *   BENCH_OUT           where to write the Markdown (default bench/RESULTS.md)
  *   BENCH_PAIRED        0 to leave out the paired runs of GET /public (then measured in sequence);
- *                       PAIRED_RUNS: runs of each pair per round (default 2)
+ *                       PAIRED_RUNS: runs of each pair per round (default 1); PAIRED_WARMUP: seconds
+ *                       of each paired run's load before its window (default 2.5; see bench/paired.ts)
  *   BENCH_MICRO         1 to add the in-process micro-benchmark (bench/micro.ts, 3 rounds); off by
  *                       default since GET /public is decided by paired runs (bench/paired.ts)
  *   BENCH_PROFILE       0 to skip the CPU profile (PROFILE_SECONDS: its measured seconds, default 4)
