@@ -1,7 +1,8 @@
 import 'reflect-metadata';
-import { DataSource, EventSubscriber, type EntitySubscriberInterface } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { TypeOrmSessionStore, type SessionRecord } from '../src/index.js';
 import { CountingLogger } from './support/counting-logger.js';
+import { queryListener } from './support/query-listener.js';
 import { dataSourceOptions, describeEngines } from './support/databases.js';
 
 /**
@@ -97,13 +98,7 @@ await describeEngines(
 
     it('a DataSource whose subscriber listens to queries keeps TypeORM\u2019s path: the subscriber sees the store\u2019s statements', async () => {
       const seen: string[] = [];
-      @EventSubscriber()
-      class Listener implements EntitySubscriberInterface {
-        afterQuery(event: { query: string }): void {
-          seen.push(event.query);
-        }
-      }
-      const { ds, store } = await open({ subscribers: [Listener] });
+      const { ds, store } = await open({ subscribers: [queryListener(seen)] });
       await store.create(record('sub-1'));
       expect((await store.load('sub-1'))?.data).toEqual({ n: 1 });
       expect(seen.filter((q) => q.includes(`"${table}"`))).toHaveLength(2);

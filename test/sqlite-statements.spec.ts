@@ -3,9 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
-import { DataSource, EventSubscriber, type EntitySubscriberInterface, type Logger } from 'typeorm';
+import { DataSource, type Logger } from 'typeorm';
 import { TypeOrmSessionStore, type SessionRecord } from '../src/index.js';
 import { CountingLogger } from './support/counting-logger.js';
+import { queryListener } from './support/query-listener.js';
 
 /**
  * The better-sqlite3 store's own path: statements on the DataSource's connection, each per-request
@@ -99,13 +100,7 @@ describe('SQLite statements', () => {
 
   it('a DataSource whose subscriber listens to queries keeps TypeORM\u2019s path: the subscriber sees the store\u2019s statements', async () => {
     const seen: string[] = [];
-    @EventSubscriber()
-    class Listener implements EntitySubscriberInterface {
-      afterQuery(event: { query: string }): void {
-        seen.push(event.query);
-      }
-    }
-    const { store } = await open({ subscribers: [Listener] });
+    const { store } = await open({ subscribers: [queryListener(seen)] });
     seen.length = 0;
     await store.create(record('sub-1'));
     expect((await store.load('sub-1'))?.data).toEqual({ n: 1 });
