@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { listensToQueries } from './query-listeners.js';
-
-export interface QueryResultLike {
-  records?: Record<string, unknown>[];
-  affected?: number | null;
-}
+import { listensToQueries, type QueryResultLike } from './own-path.js';
 
 /** The part of node-postgres' Pool the store uses. */
 interface PgPool {

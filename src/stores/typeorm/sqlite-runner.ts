@@ -1,6 +1,5 @@
 import type { DataSource } from 'typeorm';
-import type { QueryResultLike } from './pg-runner.js';
-import { listensToQueries } from './query-listeners.js';
+import { listensToQueries, type QueryResultLike } from './own-path.js';
 
 /** The part of a better-sqlite3 Statement the store uses. */
 interface SqliteStatement {

@@ -5,7 +5,8 @@ import { SessionOptionsError } from '../../errors.js';
 import { SqlDialect, hasDeleteReturning, sqlFamily } from './dialect.js';
 import { RowCodec, rowSummary } from './rows.js';
 import { checkSessionsTable } from './startup.js';
-import { PgStatementRunner, type QueryResultLike } from './pg-runner.js';
+import type { QueryResultLike } from './own-path.js';
+import { PgStatementRunner } from './pg-runner.js';
 import { SqliteStatementRunner } from './sqlite-runner.js';
 
 export interface TypeOrmSessionStoreOptions {

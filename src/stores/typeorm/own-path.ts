@@ -1,5 +1,17 @@
 import type { DataSource } from 'typeorm';
 
+/**
+ * What the store's own statement paths share (PgStatementRunner: node-postgres' pool;
+ * SqliteStatementRunner: better-sqlite3's connection), each of which a store takes instead of
+ * TypeORM's QueryRunner where it can.
+ */
+
+/** A statement's answer, as TypeORM's structured QueryResult gives it. */
+export interface QueryResultLike {
+  records?: Record<string, unknown>[];
+  affected?: number | null;
+}
+
 /** A TypeORM subscriber that listens to every query; the store's own statement paths would skip it. */
 interface QueryListener {
   beforeQuery?: unknown;
