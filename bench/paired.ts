@@ -59,10 +59,11 @@ export function pairsOf(modes: string[]): Array<{ base: string; others: string[]
 
 const seconds = Number(process.env.BENCH_SECONDS ?? '2');
 /**
- * Seconds of each run's own load before its window. Not the sequential runs' 0.3: with it, every
- * pair's first window of two back to back measured the module's app at 1.11–1.44× the CPU per request
- * of the app without sessions and the second at 0.96–1.14×, in every full and focused run, on every
- * store, while the A/A pairs measured no such step. Neither a forced GC before the window (removed:
+ * Seconds of each run's own load before its window. Not the sequential runs' 0.3: with it, on Express
+ * the first window of two back to back measured the module's app at 1.08–1.44× the CPU per request of
+ * the app without sessions in every pair of every run (37 of 37, cookie store included) and the second
+ * at 0.96–1.17×, while the A/A pairs' first windows measured 0.97–1.03× (Fastify: 0.99–1.60×, less
+ * consistently). Neither a forced GC before the window (removed:
  * the same) nor 1.5 or 6 s of paired load before the run's own (the same) took it away; later windows
  * of one continuous load did. So a pair is measured once per round, after this much of its load.
  */
