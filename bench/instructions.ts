@@ -7,6 +7,8 @@
  *
  *   npm run build:run && node .run/bench/instructions.js
  *   INSTR_MODES=public:none-fastify,lazy-fastify-postgres INSTR_REQUESTS=5000 node .run/bench/instructions.js
+ *   (INSTR_RUNS processes per mode, default 2; INSTR_OUT the Markdown's path; INSTR_SLOT=1 for a second count
+ *   at the same time on other ports; INSTR_KEEP=1 keeps callgrind's files)
  *
  * Each mode runs alone under `valgrind --tool=callgrind --instr-atstart=no` (about 50 times slower):
  * it is warmed as the bench warms it (GET /public, GET /me, POST /cart, then the measured route at
@@ -65,7 +67,7 @@ let measured = 0;
 async function measure(mode: string, route: Route, dir: string): Promise<Count & { requests: number }> {
   const name = `${mode}-${route}-${++measured}.out`;
   const out = join(dir, name);
-  const app = await startApp(mode, 0, { under: ['valgrind', '-q', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`], timeoutMs: 300_000 });
+  const app = await startApp(mode, SLOT, { under: ['valgrind', '-q', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${out}`], timeoutMs: 300_000 });
   try {
     const pool = await createSessions(app, 1);
     for (const r of ['public', 'me', 'cart'] as Route[]) await load(app, r, 'one-session', pool, 0, WARM_HISTORY);
@@ -95,6 +97,8 @@ try {
 }
 
 const RUNS = Number(process.env.INSTR_RUNS ?? '2');
+/** Which of the bench's port pairs the app takes: two counts can then run at once, one per core. */
+const SLOT = Number(process.env.INSTR_SLOT ?? '0');
 const OUT = process.env.INSTR_OUT ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'INSTRUCTIONS.md');
 const dir = mkdtempSync(join(tmpdir(), 'bench-instructions-'));
 const k = (n: number) => `${(n / 1000).toFixed(1)}k`;

@@ -2,7 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { mergedVary, UNAVAILABLE_BODY, type HeldRequest, type RequestEntry, type PlatformAdapter } from './http.adapter.js';
 import { RequestReader } from './request-reader.js';
 
-type Call = [method: 'write' | 'end', args: unknown[]];
+type Send = (this: ServerResponse, ...args: unknown[]) => unknown;
+type Call = [send: Send, args: unknown[]];
+
+interface ExpressApp {
+  handle(req: IncomingMessage, res: ServerResponse, done?: unknown): void;
+  /** The prototype Express gives this application's responses; a mounted application's inherits from it. */
+  response: { write: Send; end: Send };
+}
 
 /** Express: its request and response are Node's own, extended. */
 export class ExpressHttpAdapter extends RequestReader implements PlatformAdapter {
@@ -31,62 +38,71 @@ export class ExpressHttpAdapter extends RequestReader implements PlatformAdapter
    * measurably more than the entry itself on a route that never uses the session. Express hands
    * each request to `app.handle`, so the entry runs first and then lets Express go on as before.
    */
-  install(instance: unknown, entry: RequestEntry, _find: (req: unknown) => HeldRequest | undefined): void {
-    const app = instance as { handle(req: IncomingMessage, res: ServerResponse, done?: unknown): void };
+  install(instance: unknown, entry: RequestEntry, find: (req: unknown) => HeldRequest | undefined): void {
+    const app = instance as ExpressApp;
     const handle = app.handle;
     app.handle = function (this: unknown, req: IncomingMessage, res: ServerResponse, done?: unknown): void {
       entry.use(req, res, () => handle.call(this, req, res, done));
     };
+    holdSends(app.response, find);
   }
+}
 
-  /**
-   * Headers leave with the first write() or end(), so both are held: the first of them starts
-   * `beforeSend`, and what the handler writes meanwhile is queued (write() answers false, so a
-   * piped stream waits for 'drain') and replayed, in order, once it has settled.
-   */
-  holdResponse(res: unknown, beforeSend: (status: number) => Promise<void> | undefined): void {
-    const r = res as ServerResponse;
-    if (r.headersSent) return;
-    const write = r.write as (...args: unknown[]) => boolean;
-    const end = r.end as (...args: unknown[]) => ServerResponse;
-    const queue: Call[] = [];
-    let started = false;
-    const release = () => {
-      r.write = write as typeof r.write;
-      r.end = end as typeof r.end;
-      for (const [method, args] of queue) {
-        if (method === 'write') write.apply(r, args);
-        else end.apply(r, args);
-      }
-      queue.length = 0;
-      r.emit('drain');
-    };
-    const fail = () => {
-      r.write = write as typeof r.write;
-      r.end = end as typeof r.end;
-      queue.length = 0;
-      if (r.headersSent) return void r.destroy();
-      for (const name of r.getHeaderNames()) if (name !== 'vary') r.removeHeader(name);
-      r.statusCode = 503;
-      r.setHeader('content-type', 'application/json; charset=utf-8');
-      r.setHeader('cache-control', 'no-store');
-      end.call(r, UNAVAILABLE_BODY);
-    };
-    const hold = (method: 'write' | 'end', args: unknown[]) => {
-      queue.push([method, args]);
-      if (started) return;
-      started = true;
-      const pending = beforeSend(r.statusCode);
-      if (pending) pending.then(release, fail);
-      else release();
-    };
-    r.write = function (...args: unknown[]) {
-      hold('write', args);
-      return (r.write as unknown) === write;
-    } as typeof r.write;
-    r.end = function (...args: unknown[]) {
-      hold('end', args);
-      return r;
-    } as typeof r.end;
-  }
+/**
+ * Headers leave with the first write() or end(), so both wait there for the request's `beforeSend`
+ * (which answers once, at the first call): what the handler writes meanwhile is queued (write()
+ * answers false, so a piped stream waits for 'drain') and replayed, in order, once it has settled; a
+ * rejection is answered with 503. Taken over once, on the application's own response prototype, not
+ * on each response: a property added to Express's response objects per request costs V8's slow path
+ * (a map migration) on every request that uses its session, about 5% of a `GET /me` counted in
+ * instructions. Mounted applications' responses inherit from this prototype; a middleware that
+ * replaces write/end on a response (compression) calls these through the ones it kept.
+ */
+function holdSends(proto: ExpressApp['response'], find: (req: unknown) => HeldRequest | undefined): void {
+  const write = proto.write;
+  const end = proto.end;
+  /** The calls of a response waiting for its beforeSend: a response that waits for nothing is never here. */
+  const waiting = new WeakMap<ServerResponse, Call[]>();
+
+  const settle = (res: ServerResponse, pending: Promise<void>, queue: Call[]) => {
+    waiting.set(res, queue);
+    pending.then(
+      () => {
+        waiting.delete(res);
+        for (const [send, args] of queue) send.apply(res, args);
+        if (queue.some(([send]) => send === write)) res.emit('drain');
+      },
+      () => {
+        waiting.delete(res);
+        if (res.headersSent) return void res.destroy();
+        for (const name of res.getHeaderNames()) if (name !== 'vary') res.removeHeader(name);
+        res.statusCode = 503;
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.setHeader('cache-control', 'no-store');
+        end.call(res, UNAVAILABLE_BODY);
+      },
+    );
+  };
+
+  const sendOrHold = (res: ServerResponse, send: Send, args: unknown[]): unknown => {
+    const queue = waiting.get(res);
+    if (queue) return void queue.push([send, args]);
+    let pending: Promise<void> | undefined;
+    try {
+      pending = find(res.req)?.beforeSend(res.statusCode);
+    } catch (err) {
+      pending = Promise.reject(err);
+    }
+    if (!pending) return send.apply(res, args);
+    settle(res, pending, [[send, args]]);
+  };
+
+  proto.write = function (this: ServerResponse, ...args: unknown[]) {
+    const sent = sendOrHold(this, write, args);
+    return sent === undefined ? false : sent;
+  };
+  proto.end = function (this: ServerResponse, ...args: unknown[]) {
+    sendOrHold(this, end, args);
+    return this;
+  };
 }

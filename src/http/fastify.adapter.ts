@@ -37,9 +37,6 @@ export class FastifyHttpAdapter extends RequestReader implements PlatformAdapter
     if (vary !== undefined) reply.header('vary', vary);
   }
 
-  /** Nothing per request: the onSend hook installed at start-up does the holding. */
-  holdResponse(): void {}
-
   install(instance: unknown, entry: RequestEntry, find: (req: unknown) => HeldRequest | undefined): void {
     const fastify = instance as FastifyLike;
     // A plain onRequest hook rather than Nest middleware, which Fastify runs through middie.

@@ -16,12 +16,6 @@ export interface SessionHttpAdapter {
   setHeader(res: unknown, name: string, value: string): void;
   /** Adds a field to Vary without repeating it. */
   addVary(res: unknown, field: string): void;
-  /**
-   * Runs `beforeSend` with the final status when the response is about to be sent, and holds the
-   * response (headers and body) until its promise settles; a rejection is answered with 503.
-   * Called only for requests that used their session: the others pay nothing.
-   */
-  holdResponse(res: unknown, beforeSend: (status: number) => Promise<void> | undefined): void;
 }
 
 /** A platform's adapter as start-up sees it: the per-request operations, and how it goes in front. */
@@ -30,7 +24,9 @@ export interface PlatformAdapter extends SessionHttpAdapter {
   readonly middlewareSeesContext: boolean;
   /**
    * Once at start-up, before any route, with the platform's own instance (an Express app, a Fastify
-   * server): puts `entry` in front of every request, and whatever the platform needs at send time.
+   * server): puts `entry` in front of every request, and has every response, when it is about to be
+   * sent, call `beforeSend` of the request `find` names and wait for its promise (a rejection is
+   * answered with 503).
    */
   install(instance: unknown, entry: RequestEntry, find: (req: unknown) => HeldRequest | undefined): void;
 }
@@ -46,7 +42,10 @@ export interface RequestEntry {
 
 /** A request as the adapter sees it at send time. */
 export interface HeldRequest {
-  /** Undefined when there is nothing to wait for (the session was not used). */
+  /**
+   * With the response's status, when it is about to be sent; answers once, undefined when there is
+   * nothing to wait for (the session was not used, or nothing changed).
+   */
   beforeSend(status: number): Promise<void> | undefined;
 }
 

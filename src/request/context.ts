@@ -16,6 +16,8 @@ export class RequestContext implements HeldRequest, SessionRequestIO {
   private loaded: { userId: string; user: Promise<SessionUser | undefined> } | undefined = undefined;
   /** Work that must run before the session is stored: the express-session-compatible view's writes. */
   private flushes: ((status: number) => Promise<void>)[] | undefined = undefined;
+  /** beforeSend() has answered: a response is sent once, however many writes it takes. */
+  private sent = false;
   /** The platform's request and response as guards and handlers see them, and the adapter for them. */
   constructor(readonly rt: SessionRuntime, readonly http: SessionHttpAdapter, readonly req: unknown, readonly res: unknown) {}
 
@@ -40,19 +42,19 @@ export class RequestContext implements HeldRequest, SessionRequestIO {
     return this.loaded.user;
   }
 
-  /**
-   * Runs `flush` when the response is about to be sent, before the session is stored (and not for a
-   * 5xx). On Express the adapter's hold wraps the session's own, so this one runs first; on Fastify
-   * the onSend hook calls beforeSend(). `flush` must be idempotent: a platform that did both would
-   * run it twice.
-   */
+  /** Runs `flush` when the response is about to be sent, before the session is stored (and not for a 5xx). */
   beforeCommit(flush: (status: number) => Promise<void>): void {
     (this.flushes ??= []).push(flush);
-    this.http.holdResponse(this.res, (status) => (status < 500 ? flush(status) : undefined));
   }
 
-  /** Stores what the request changed, unless it ends in a 5xx; nothing to do for an unused session. */
+  /**
+   * Called by the platform's adapter when the response is about to be sent (on Express at its first
+   * write or end, on Fastify in onSend): stores what the request changed, unless it ends in a 5xx.
+   * Answers once; nothing to wait for when the session was not used or nothing changed.
+   */
   beforeSend(status: number): Promise<void> | undefined {
+    if (this.sent) return undefined;
+    this.sent = true;
     if (status >= 500) return undefined;
     if (this.flushes) return this.flushAll(status).then(() => this.handle?.commit());
     return this.handle?.commit();

@@ -83,12 +83,10 @@ export class LazySession implements SessionHandle<Record<never, never>> {
     refuseCrossSite(this.rt.options.csrf, this.io);
   }
 
-  /** First use in this request: the response now depends on the cookie, and must wait for commit(). */
+  /** First use in this request: the response now depends on the cookie (and waits for commit(), see RequestContext). */
   private begin(): { present: boolean; value: string | undefined } {
-    const { http, req, res } = this.io;
+    const { http, res } = this.io;
     http.addVary(res, 'Cookie');
-    // Stored unless the request ends in a 5xx.
-    http.holdResponse(res, (status) => (status < 500 ? this.commit() : undefined));
     const found = this.cookie();
     this.state.sawCookie(found.present);
     return found;

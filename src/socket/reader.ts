@@ -32,5 +32,4 @@ export const handshakeReader: SessionHttpAdapter = {
   },
   setHeader: () => undefined,
   addVary: () => undefined,
-  holdResponse: () => undefined,
 };

@@ -54,7 +54,7 @@ function setup(store: UserIndexedSessionStore | CookieSessionStore, options: Par
   const events: SessionEvent[] = [];
   const resolved = resolveSessionOptions({ secret: SECRET, store, pruneInterval: 0, onEvent: (e) => void events.push(e), ...options });
   const rt = new SessionRuntime(resolved, store, false);
-  const res: FakeRes = { headers: {}, holds: 0 };
+  const res: FakeRes = { headers: {} };
   const io = { req: { method: 'GET', headers: {} }, res, http: new FakeHttp() };
   const setCookies = () => (res.headers['set-cookie'] as string[] | undefined) ?? [];
   return { rt, io, res, events, setCookies, types: () => events.map((e) => e.type) };

@@ -42,7 +42,7 @@ describe('a request that never uses its session', () => {
     expect(x.ctx.beforeSend(200)).toBeUndefined();
     expect(x.session.commit()).toBeUndefined();
     expect(x.res.headers).toEqual({});
-    expect(x.res.holds).toBe(0);
+    expect(x.res.headers.vary).toBeUndefined();
     expect(h.store.calls).toEqual([]);
   });
 });
@@ -56,7 +56,7 @@ describe('creation', () => {
     expect(await x.session.getUserId()).toBeUndefined();
     await x.send();
     expect(x.res.headers.vary).toBe('Cookie');
-    expect(x.res.holds).toBe(1);
+    expect(x.res.headers.vary).toBe('Cookie');
     expect(x.res.headers['set-cookie']).toBeUndefined();
     expect(x.res.headers['cache-control']).toBeUndefined();
     expect(h.store.calls).toEqual([]);
@@ -161,7 +161,7 @@ describe('loading', () => {
     expect(calls(h)).toEqual(['load']); // one load (the seed went to the store directly)
     expect(x.setCookies()).toEqual([]);
     expect(x.res.headers.vary).toBe('Cookie');
-    expect(x.res.holds).toBe(1);
+    expect(x.res.headers.vary).toBe('Cookie');
   });
 
   it('only own keys are session values: inherited names are absent', async () => {
@@ -432,7 +432,7 @@ describe('writes', () => {
     const x = h.request();
     await expect(x.session.set('f', () => 1)).rejects.toThrow(TypeError);
     await expect(x.session.set('f', () => 1)).rejects.toThrow(/'f'/);
-    expect(x.res.holds).toBe(0);
+    expect(x.res.headers.vary).toBeUndefined();
     expect(h.store.calls).toEqual([]);
   });
 });
@@ -773,7 +773,7 @@ describe('more lifecycle edges', () => {
       await x.send();
       expect(x.setCookies()).toEqual([]);
       expect(x.res.headers.vary).toBe('Cookie');
-      expect(x.res.holds).toBe(1);
+      expect(x.res.headers.vary).toBe('Cookie');
     }
     // After a load that found the session gone, the cookie is cleared once.
     const { cookie, id } = await h.seed({});
@@ -784,7 +784,7 @@ describe('more lifecycle edges', () => {
     await y.send();
     expect(y.setCookies()).toHaveLength(1);
     expect(y.nextCookie()).toBe('');
-    expect(y.res.holds).toBe(1);
+    expect(y.res.headers.vary).toBe('Cookie');
   });
 
   it('an expired session that another request removed meanwhile is not reported twice', async () => {
@@ -942,7 +942,7 @@ describe('a state-changing request from another site', () => {
       await expect(Promise.resolve().then(() => use(x.session))).rejects.toThrow(new ForbiddenException(CROSS_SITE_REFUSED));
       await x.send(200);
       expect(x.setCookies()).toEqual([]);
-      expect(x.res.holds).toBe(0);
+      expect(x.res.headers.vary).toBeUndefined();
     }
     expect(h.store.calls).toEqual([]);
     // The same request from the app's own page is served.

@@ -26,9 +26,6 @@ export interface FakeReq {
 }
 export interface FakeRes {
   headers: Record<string, string | string[]>;
-  /** The beforeSend the session registered through holdResponse (undefined: session never used). */
-  held?: (status: number) => Promise<void> | undefined;
-  holds: number;
 }
 
 /** A minimal SessionHttpAdapter over FakeReq/FakeRes: it records, it does not send. */
@@ -54,11 +51,6 @@ export class FakeHttp implements SessionHttpAdapter {
   addVary(res: unknown, field: string) {
     const r = res as FakeRes;
     r.headers.vary = r.headers.vary ? `${r.headers.vary}, ${field}` : field;
-  }
-  holdResponse(res: unknown, beforeSend: (status: number) => Promise<void> | undefined) {
-    const r = res as FakeRes;
-    r.held = beforeSend;
-    r.holds++;
   }
 }
 
@@ -112,7 +104,7 @@ export function harness<S extends AnyStore>(store: S, options: Partial<SessionMo
     events,
     request(cookie, method = 'GET') {
       const req: FakeReq = { method, headers: { cookie } };
-      const res: FakeRes = { headers: {}, holds: 0 };
+      const res: FakeRes = { headers: {} };
       const ctx = new RequestContext(rt, http, req, res);
       const setCookies = () => (res.headers['set-cookie'] as string[] | undefined) ?? [];
       return {
@@ -120,9 +112,9 @@ export function harness<S extends AnyStore>(store: S, options: Partial<SessionMo
         req,
         res,
         ctx,
-        /** What the adapter does before sending: run what the session registered (nothing if unused). */
+        /** What the platform's adapter does before sending (nothing to wait for if the session was unused). */
         async send(status = 200) {
-          await res.held?.(status);
+          await ctx.beforeSend(status);
         },
         setCookies,
         nextCookie() {
