@@ -10,6 +10,8 @@
  * through the DataSource's pool), `floor9-pg` (the same SELECT of the nine columns a load read before
  * they were packed), `floor2-pg` (`data` and the packed summary as two columns), `floor1-pg` (the
  * packed summary, a line feed and `data` as one column, as the store reads it now).
+ * INPROC_PLATFORM=express runs the same modes on @nestjs/platform-express, requests injected into the
+ * Express application by light-my-request (the module's Express hold and Express's own request path included).
  * Prints wall time and CPU time per request. On a noisy machine run two modes at once on one core
  * (`taskset -c 1 node … A & taskset -c 1 node … B`): both are slowed alike, so their ratio holds.
  * Under callgrind (`UNDER_CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no node …`) only the
@@ -19,6 +21,8 @@ import 'reflect-metadata';
 import { Controller, Get, HttpCode, Module, Post, Req } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { ExpressAdapter } from '@nestjs/platform-express';
+import inject from 'light-my-request';
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +33,8 @@ import { newToken, signToken, storeKey, verifyCookieValue } from '../src/crypto/
 
 const SECRET = 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz';
 const mode = process.argv[2] ?? 'lazy';
+/** INPROC_PLATFORM=express: the same modes on @nestjs/platform-express, requests injected into the Express app. */
+const EXPRESS = process.env.INPROC_PLATFORM === 'express';
 const WARM = Number(process.env.WARM ?? 20000);
 const N = Number(process.env.N ?? 5000);
 
@@ -95,9 +101,11 @@ class LazyModule {}
 @Module({ controllers: [FloorController] })
 class FloorModule {}
 
-const app = await NestFactory.create(mode.startsWith('floor') ? FloorModule : LazyModule, new FastifyAdapter(), { logger: false });
+const app = await NestFactory.create(mode.startsWith('floor') ? FloorModule : LazyModule, EXPRESS ? new ExpressAdapter() : new FastifyAdapter(), { logger: false });
 await app.init();
-const fastify = app.getHttpAdapter().getInstance() as { inject(o: object): Promise<{ statusCode: number; headers: Record<string, unknown>; body: string }> };
+type Injected = { statusCode: number; headers: Record<string, unknown>; body: string };
+const instance = app.getHttpAdapter().getInstance() as { inject(o: object): Promise<Injected> } & Parameters<typeof inject>[0];
+const fastify = EXPRESS ? { inject: (o: object) => inject(instance, o as Parameters<typeof inject>[1]) as unknown as Promise<Injected> } : instance;
 let cookie: string;
 if (mode === 'floor') {
   const token = newToken();

@@ -71,12 +71,11 @@ const warmup = Number(process.env.PAIRED_WARMUP ?? '2.5');
 const RUNS = Math.max(1, Number(process.env.PAIRED_RUNS ?? '1'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Both sides see the same traffic before they are measured: the routes every mode serves. */
+/** Both sides see the same traffic before they are measured: a route that uses the session and one that does not. */
 async function warm(app: App): Promise<void> {
   // Short: each run's own load warms GET /public for PAIRED_WARMUP seconds before its window.
   await load(app, 'public', 'per-connection', await createSessions(app, CONNECTIONS), 0.2);
   await load(app, 'me', 'one-session', await createSessions(app, 1), 0.2);
-  await load(app, 'cart', 'one-session', await createSessions(app, 1), 0.2);
 }
 
 async function gc(app: App): Promise<void> {

@@ -113,7 +113,8 @@ async function profileMode(mode: string, method: 'GET' | 'POST', path: string, s
     await setup.arrayBuffer();
     const cookie = setup.status === 404 ? '' : (setup.headers.getSetCookie()[0] ?? '').split(';')[0];
     const run = (duration: number) => autocannon({ url: `${base}${path}`, method, connections, duration, headers: cookie ? { cookie } : {} });
-    await run(2);
+    // 1 s: the process is measured over PROFILE_SECONDS more, and the full run has to stay within 15 minutes.
+    await run(1);
     const s0 = (await (await fetch(`${admin}/stats`)).json()) as { userUs: number; systemUs: number };
     await (await fetch(`${admin}/profile/start`)).arrayBuffer();
     const result = await run(seconds);
@@ -173,7 +174,7 @@ export async function profileSection(opts: { seconds?: number; connections?: num
   const seconds = opts.seconds ?? Number(process.env.PROFILE_SECONDS ?? 3);
   const connections = opts.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 10);
   const how =
-    `\`npm run bench:profile\` (bench/profile.ts): V8's sampling profiler (every 100 µs) inside the app over ${seconds} s of load (${connections} connections, one session), after 2 s of warm-up, one process per column. ` +
+    `\`npm run bench:profile\` (bench/profile.ts): V8's sampling profiler (every 100 µs) inside the app over ${seconds} s of load (${connections} connections, one session), after 1 s of warm-up, one process per column. ` +
     "Own time of each sampled frame, grouped by layer, in µs per request, scaled so that the layers add up to the process's CPU time per request (a sample's time is wall-clock time, which on a busy machine also counts waiting for the core); the profiler itself adds a little to every figure; layers under 0.05 µs everywhere are left out.";
   const express = await table(
     '## Where the time of `GET /me` on PostgreSQL goes (CPU profile)',

@@ -29,8 +29,8 @@
  * it in sequence, with `none-<store>` (the app without sessions holding the store's client).
  *
  * The full run (no BENCH_FOCUS/MODES/ROUTES): GET /me and POST /cart with one session shared by all
- * connections on the stacks that targets compare, and the floor of a session read on Fastify
- * (bench/app.ts, floorStack); the size sweep (1, 16, 64 kB sessions on SQLite, PostgreSQL, Redis);
+ * connections on the stacks that targets compare, and the floor of a session read on Express and
+ * Fastify (bench/app.ts, floorStack); the size sweep (1, 16, 64 kB sessions on SQLite, PostgreSQL, Redis);
  * GET /public in paired runs on every store and platform; the CPU profiles of GET /me on PostgreSQL
  * (bench/profile.ts, Express and Fastify); the Redis Cluster section: about 14 minutes on this
  * 2-core machine.
@@ -57,7 +57,7 @@
  *                       of each paired run's load before its window (default 2.5; see bench/paired.ts)
  *   BENCH_MICRO         1 to add the in-process micro-benchmark (bench/micro.ts, 3 rounds); off by
  *                       default since GET /public is decided by paired runs (bench/paired.ts)
- *   BENCH_PROFILE       0 to skip the CPU profile (PROFILE_SECONDS: its measured seconds, default 4)
+ *   BENCH_PROFILE       0 to skip the CPU profile (PROFILE_SECONDS: its measured seconds, default 3)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -112,7 +112,7 @@ export const ALL_MODES = [
   'fastify-session-redis',
 ];
 /** Modes with no target, left out of the full run for time (BENCH_MODES or a focus brings them back). */
-const OPTIONAL_MODES = ['fastify-session-redis', 'express-session-typeorm-sqlite', 'lazy-sqlite-current', 'none-sqlite', 'none-postgres', 'none-redis', 'floor-postgres'];
+const OPTIONAL_MODES = ['fastify-session-redis', 'express-session-typeorm-sqlite', 'lazy-sqlite-current', 'none-sqlite', 'none-postgres', 'none-redis'];
 /** Session sizes of the size sweep (bytes of data besides the counter), and the stores it covers. */
 const SWEEP_MODES = ['lazy-sqlite', 'lazy-postgres', 'lazy-redis'];
 const SWEEP_ROUTES: Route[] = ['me', 'cart'];
@@ -200,6 +200,8 @@ async function redisCalls(): Promise<{ total: number; info: number } | undefined
  * Load on each distinct run of the app, and on GET /public, GET /me and POST /cart whether measured or
  * not (the app without sessions answers them without one), so that every process of a round has
  * served the same kinds of request; BENCH_APP_WARMUP seconds shared among them (0.3 s at least each).
+ * Not the size sweep's runs: their ratios are 1.2–4×, each run has its own warm-up, and warming
+ * their six sessions in every round cost a minute of the full run's 15.
  */
 async function warm(app: App, steps: Step[]): Promise<void> {
   const seen = new Set<string>();
@@ -208,7 +210,7 @@ async function warm(app: App, steps: Step[]): Promise<void> {
     { mode: app.mode, route: 'me', shape: 'one-session' },
     { mode: app.mode, route: 'cart', shape: 'one-session' },
   ];
-  const distinct = [...common, ...steps].filter((x) => !seen.has(`${x.route} ${x.shape} ${x.bytes}`) && seen.add(`${x.route} ${x.shape} ${x.bytes}`));
+  const distinct = [...common, ...steps.filter((x) => x.bytes === undefined)].filter((x) => !seen.has(`${x.route} ${x.shape}`) && seen.add(`${x.route} ${x.shape}`));
   const each = Math.max(0.3, APP_WARMUP / distinct.length);
   for (const x of distinct) await load(app, x.route, x.shape, await createSessions(app, x.shape === 'per-connection' ? CONNECTIONS : 1, x.bytes), each);
 }

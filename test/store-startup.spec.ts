@@ -180,6 +180,16 @@ for (const { engine, missing } of engines) {
           rmSync(dir, { recursive: true, force: true });
         }
       });
+
+      it("a tableName SQLite reserves ('sqlite_…', any case) is refused when the store is made, not at its first CREATE TABLE", async () => {
+        // What SQLite itself answers, later and less clearly.
+        await expect(ds.query('CREATE TABLE sqlite_sessions (id text)')).rejects.toThrow(/reserved for internal use/);
+        for (const name of ['sqlite_sessions', 'SQLite_x']) {
+          expect(() => new TypeOrmSessionStore(ds, { tableName: name, createTable: true })).toThrow(SessionOptionsError);
+          expect(() => new TypeOrmSessionStore(ds, { tableName: name })).toThrow(`SQLite reserves table names beginning with 'sqlite_' ('${name}')`);
+        }
+        expect(() => new TypeOrmSessionStore(ds, { tableName: 'my_sqlite_sessions' })).not.toThrow();
+      });
     }
   });
 }

@@ -63,17 +63,32 @@ function holdSends(proto: ExpressApp['response'], find: (req: unknown) => HeldRe
   const end = proto.end;
   /** The calls of a response waiting for its beforeSend: a response that waits for nothing is never here. */
   const waiting = new WeakMap<ServerResponse, Call[]>();
+  /** How many responses wait: while none does (almost always), a write or end skips the lookup. */
+  let held = 0;
+
+  const ask = (res: ServerResponse): Promise<void> | undefined => {
+    try {
+      return find(res.req)?.beforeSend(res.statusCode);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  };
 
   const settle = (res: ServerResponse, pending: Promise<void>, queue: Call[]) => {
     waiting.set(res, queue);
+    held++;
+    const done = () => {
+      held--;
+      waiting.delete(res);
+    };
     pending.then(
       () => {
-        waiting.delete(res);
+        done();
         for (const [send, args] of queue) send.apply(res, args);
         if (queue.some(([send]) => send === write)) res.emit('drain');
       },
       () => {
-        waiting.delete(res);
+        done();
         if (res.headersSent) return void res.destroy();
         for (const name of res.getHeaderNames()) if (name !== 'vary') res.removeHeader(name);
         res.statusCode = 503;
@@ -84,25 +99,28 @@ function holdSends(proto: ExpressApp['response'], find: (req: unknown) => HeldRe
     );
   };
 
-  const sendOrHold = (res: ServerResponse, send: Send, args: unknown[]): unknown => {
-    const queue = waiting.get(res);
-    if (queue) return void queue.push([send, args]);
-    let pending: Promise<void> | undefined;
-    try {
-      pending = find(res.req)?.beforeSend(res.statusCode);
-    } catch (err) {
-      pending = Promise.reject(err);
+  // `arguments` rather than rest parameters: every response of the application comes through here,
+  // and passing them on as they are allocates nothing.
+  proto.write = function (this: ServerResponse) {
+    const queue = held === 0 ? undefined : waiting.get(this);
+    if (queue) {
+      queue.push([write, Array.from(arguments)]);
+      return false;
     }
-    if (!pending) return send.apply(res, args);
-    settle(res, pending, [[send, args]]);
+    const pending = ask(this);
+    if (!pending) return write.apply(this, arguments as unknown as unknown[]);
+    settle(this, pending, [[write, Array.from(arguments)]]);
+    return false;
   };
-
-  proto.write = function (this: ServerResponse, ...args: unknown[]) {
-    const sent = sendOrHold(this, write, args);
-    return sent === undefined ? false : sent;
-  };
-  proto.end = function (this: ServerResponse, ...args: unknown[]) {
-    sendOrHold(this, end, args);
+  proto.end = function (this: ServerResponse) {
+    const queue = held === 0 ? undefined : waiting.get(this);
+    if (queue) {
+      queue.push([end, Array.from(arguments)]);
+      return this;
+    }
+    const pending = ask(this);
+    if (!pending) return end.apply(this, arguments as unknown as unknown[]);
+    settle(this, pending, [[end, Array.from(arguments)]]);
     return this;
   };
 }

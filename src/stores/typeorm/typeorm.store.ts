@@ -10,7 +10,10 @@ import { PgStatementRunner } from './pg-runner.js';
 import { SqliteStatementRunner } from './sqlite-runner.js';
 
 export interface TypeOrmSessionStoreOptions {
-  /** Table name; default 'sessions' (as SessionEntity and the migration). */
+  /**
+   * Table name; default 'sessions' (as SessionEntity and the migration). Letters, digits and `_`,
+   * up to 63 characters, not starting with a digit (nor, on SQLite, with `sqlite_`).
+   */
   tableName?: string;
   /** Create the table and its indexes when missing, at start-up (first use without the module). Default false: run the migration. */
   createTable?: boolean;
@@ -54,6 +57,8 @@ export class TypeOrmSessionStore implements UserIndexedSessionStore {
     const family = sqlFamily(type);
     const table = options.tableName ?? 'sessions';
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(table)) throw new SessionOptionsError(`nestjs-lazy-session: invalid table name '${table}'`);
+    // SQLite would refuse it only at CREATE TABLE ("object name reserved for internal use").
+    if (family === 'sqlite' && /^sqlite_/i.test(table)) throw new SessionOptionsError(`nestjs-lazy-session: SQLite reserves table names beginning with 'sqlite_' ('${table}'); choose another tableName`);
     const batch = options.pruneBatchSize ?? 1000;
     if (!Number.isInteger(batch) || batch < 1) throw new SessionOptionsError('nestjs-lazy-session: pruneBatchSize must be a positive whole number');
     this.sql = new SqlDialect(family, table, hasDeleteReturning(type), batch);
