@@ -32,8 +32,8 @@
  * connections on the stacks that targets compare, and the floor of a session read on Express and
  * Fastify (bench/app.ts, floorStack); the size sweep (1, 16, 64 kB sessions on SQLite, PostgreSQL, Redis);
  * GET /public in paired runs on every store and platform; the CPU profiles of GET /me on PostgreSQL
- * (bench/profile.ts, Express and Fastify); the Redis Cluster section: about 14 minutes on this
- * 2-core machine.
+ * (bench/profile.ts, Express and Fastify); the Redis Cluster section: 890 s on this
+ * 2-core machine on a slow day (966 s before the trims noted at warm(), cluster.ts and profile.ts).
  *
  * Environment (all optional):
  *   BENCH_ROUNDS        rounds (default 3)
