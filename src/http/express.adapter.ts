@@ -100,27 +100,19 @@ function holdSends(proto: ExpressApp['response'], find: (req: unknown) => HeldRe
   };
 
   // `arguments` rather than rest parameters: every response of the application comes through here,
-  // and passing them on as they are allocates nothing.
-  proto.write = function (this: ServerResponse) {
-    const queue = held === 0 ? undefined : waiting.get(this);
-    if (queue) {
-      queue.push([write, Array.from(arguments)]);
-      return false;
-    }
-    const pending = ask(this);
-    if (!pending) return write.apply(this, arguments as unknown as unknown[]);
-    settle(this, pending, [[write, Array.from(arguments)]]);
-    return false;
-  };
-  proto.end = function (this: ServerResponse) {
-    const queue = held === 0 ? undefined : waiting.get(this);
-    if (queue) {
-      queue.push([end, Array.from(arguments)]);
-      return this;
-    }
-    const pending = ask(this);
-    if (!pending) return end.apply(this, arguments as unknown as unknown[]);
-    settle(this, pending, [[end, Array.from(arguments)]]);
-    return this;
-  };
+  // and passing them on as they are allocates nothing. `whileHeld` is what the call answers meanwhile.
+  const takeOver = (send: Send, whileHeld: (res: ServerResponse) => unknown) =>
+    function (this: ServerResponse) {
+      const queue = held === 0 ? undefined : waiting.get(this);
+      if (queue) {
+        queue.push([send, Array.from(arguments)]);
+        return whileHeld(this);
+      }
+      const pending = ask(this);
+      if (!pending) return send.apply(this, arguments as unknown as unknown[]);
+      settle(this, pending, [[send, Array.from(arguments)]]);
+      return whileHeld(this);
+    };
+  proto.write = takeOver(write, () => false);
+  proto.end = takeOver(end, (res) => res);
 }
